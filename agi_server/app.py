@@ -1,0 +1,158 @@
+"""``agi-server serve``: wire config, store, AMI and the FastAGI server.
+
+Start-up order: config -> store (embedded Redis if ``redis.url`` is empty)
+-> AMI client (never blocks start-up; AMI features say when it is down) ->
+routes -> listening socket. SIGTERM/SIGINT drain calls in flight for
+``agi.shutdown_grace``; SIGHUP reloads the config atomically and keeps the
+old one if the new one is broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config, load_config, split_host_port
+from .errors import ConfigError
+from .modules import build_routes
+from .routing import Services
+from .server import AgiServer, Limits, RuntimeState
+from .store import EmbeddedRedis, Store, store_from_config
+
+log = logging.getLogger("agi_server.app")
+
+
+def make_ami_client(config: Config):
+    """The AMI client for a config, or None when AMI is not configured."""
+    if not config.ami.enabled:
+        return None
+    from .ami import AmiClient, AmiSettings
+
+    a = config.ami
+    return AmiClient(
+        AmiSettings(
+            host=a.host,
+            port=a.port,
+            username=a.username,
+            secret=a.secret,
+            action_timeout=a.action_timeout,
+            ping_interval=a.ping_interval,
+        )
+    )
+
+
+def limits_from(config: Config) -> Limits:
+    a = config.agi
+    return Limits(
+        header_timeout=a.header_timeout,
+        command_timeout=a.command_timeout,
+        call_timeout=a.call_timeout,
+        max_connections=a.max_connections,
+    )
+
+
+def build_state(config: Config, store: Store | None, ami) -> RuntimeState:
+    services = Services(config=config, store=store, ami=ami)
+    return RuntimeState(
+        services=services,
+        routes=build_routes(services),
+        names=config.names,
+        limits=limits_from(config),
+        allow=tuple(config.agi.networks),
+    )
+
+
+@dataclass
+class Application:
+    """A running server and everything it owns; ``stop()`` releases all."""
+
+    config_path: Path | None
+    config: Config
+    server: AgiServer
+    store: Store
+    embedded: EmbeddedRedis | None
+    ami: object | None
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(
+        cls, config: Config, *, listen: tuple[str, int] | None = None, reuse_port: bool = False
+    ) -> Application:
+        store, embedded = await asyncio.to_thread(store_from_config, config)
+        if not await store.ping():
+            log.warning("Redis at %s is not answering; calls degrade until it is back", store.url)
+        ami = make_ami_client(config)
+        if ami is not None:
+            await ami.start()
+        else:
+            log.info("AMI not configured (ami.username empty): AMI features are off")
+        server = AgiServer(build_state(config, store, ami))
+        host, port = listen or split_host_port(config.agi.listen)
+        await server.start(host, port, reuse_port=reuse_port)
+        return cls(config.path, config, server, store, embedded, ami)
+
+    def reload(self) -> bool:
+        """Re-read the config file; keep the old config if the new one is bad."""
+        if self.config_path is None:
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config:")
+            for problem in exc.problems:
+                log.error("  %s", problem)
+            return False
+        for section in ("agi.listen", "redis", "ami", "data_dir"):
+            head, _, tail = section.partition(".")
+            old_v, new_v = getattr(self.config, head), getattr(new, head)
+            if tail:
+                old_v, new_v = getattr(old_v, tail), getattr(new_v, tail)
+            if old_v != new_v:
+                log.warning("reload: %s changed; it takes effect after a restart", section)
+        try:
+            state = build_state(new, self.store, self.ami)
+        except Exception:
+            log.exception("reload refused, keeping the running config")
+            return False
+        self.server.swap(state)
+        self.config = new
+        log.info("config reloaded: %d route(s)", len(state.routes))
+        return True
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.server.shutdown(self.config.agi.shutdown_grace if grace is None else grace)
+        for task in self.workers:
+            task.cancel()
+        for task in self.workers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.ami is not None:
+            await self.ami.close()
+        await self.store.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+
+
+async def serve(config_path: Path, *, listen: tuple[str, int] | None = None) -> None:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads."""
+    config = load_config(config_path)
+    app = await Application.start(config, listen=listen)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload)
+    log.info("agi-server ready: %d route(s): %s", len(app.server.state.routes),
+             ", ".join(app.server.state.routes.paths()))
+    try:
+        await stop.wait()
+        log.info("stopping: draining calls")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await app.stop()
+    log.info("stopped")

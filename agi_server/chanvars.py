@@ -1,0 +1,37 @@
+"""Every channel-variable name shared by the server and the dialplan.
+
+Handlers set these; the generated dialplan reads them. Templates receive
+:data:`ALL` as ``var`` (``${ {{- var.DEST -}} }``), and a test fails when a
+template names a variable that is not defined here.
+"""
+
+# Set last by every handler: "1" means the server finished the call's
+# decision. Asterisk reports AGISTATUS=SUCCESS even when the server just
+# closed the socket, so the dialplan trusts this marker, not AGISTATUS.
+DONE = "AGISRV_DONE"
+# Where the dialplan goes next: "context,exten,priority" for Goto().
+DEST = "AGISRV_DEST"
+# The destination's type (extension, queue, hangup, ...) for the dialplan
+# branches that act differently per type (e.g. ring with a timeout).
+DEST_KIND = "AGISRV_DEST_KIND"
+# The destination's value: an extension number or a queue name.
+DEST_VALUE = "AGISRV_DEST_VALUE"
+# A short reason for the decision, for the admin reading the CDR / logs.
+REASON = "AGISRV_REASON"
+# Call distribution: the matched item (1-based position) or "" for failure.
+CALLDIST_ITEM = "AGISRV_CALLDIST_ITEM"
+# Caller number in E.164 as the server understood it.
+CALLER_E164 = "AGISRV_CALLER_E164"
+# Reconnect: the remembered operator's extension, and ring timeout seconds.
+OPERATOR = "AGISRV_OPERATOR"
+RING_TIMEOUT = "AGISRV_RING_TIMEOUT"
+# Set on an answered call by the answer hook: which module recorded it.
+ANSWERED_BY = "AGISRV_ANSWERED_BY"
+# Health route result.
+HEALTH = "AGISRV_HEALTH"
+
+ALL = {
+    name: value
+    for name, value in dict(globals()).items()
+    if name.isupper() and isinstance(value, str)
+}

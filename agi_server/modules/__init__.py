@@ -1,0 +1,51 @@
+"""The explicit table of feature modules.
+
+Each module contributes: the config list it reads, the route prefix, a
+dialplan template, a handler factory and (optionally) background workers.
+Nothing registers itself on import; this table is the whole list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..destinations import Destination
+from ..routing import Handler, Route, RouteTable, Services
+from . import health
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    kind: str  # route prefix and context part: "calldist"
+    section: str  # config list: "call_distributions"
+    template: str  # dialplan template in dialplan_templates/
+    build: Callable[[Any, Services], Handler]
+    failure: Callable[[Any], Destination | None] = lambda item: item.failure
+    route_code: Callable[[Any], str] = lambda item: item.code
+
+
+def module_specs() -> tuple[ModuleSpec, ...]:
+    from .calldist import handler as calldist
+
+    return (calldist.SPEC,)
+
+
+def build_routes(services: Services) -> RouteTable:
+    routes = [health.route(services)]
+    for spec in module_specs():
+        for item in getattr(services.config.file, spec.section):
+            routes.append(
+                Route(f"{spec.kind}/{spec.route_code(item)}", spec.build(item, services), spec.failure(item))
+            )
+    return RouteTable(routes)
+
+
+def template_modules(config) -> list[dict[str, Any]]:
+    out = []
+    for spec in module_specs():
+        items = getattr(config.file, spec.section)
+        if items:
+            out.append({"kind": spec.kind, "template": spec.template, "instances": items})
+    return out

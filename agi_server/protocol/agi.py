@@ -1,0 +1,365 @@
+"""FastAGI protocol, sans-IO (the server's side of the socket).
+
+Feed the bytes Asterisk sends to :meth:`AgiConnection.receive_data`, take
+events out with :meth:`AgiConnection.next_event`, and turn commands into
+bytes with :func:`encode_command`. Nothing here touches a socket, so every
+rule can be tested on raw bytes (``tests/test_agi_protocol.py``).
+
+What Asterisk 22 sends, as recorded in ``testing/transcripts/agi``:
+
+* a header block of ``agi_key: value`` lines (values may be empty, caller
+  names are raw), ended by one empty line;
+* one reply per command: ``200 result=N [(data)] [key=value ...]``,
+  ``510 ...``, ``511 ...`` or a multi-line ``520-`` ... ``520 End of proper
+  usage.`` block;
+* a lone ``HANGUP`` line, unprompted, before the reply to the next command
+  when the caller hangs up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ..errors import LimitExceeded, LocalProtocolError, ProtocolError
+
+# Asterisk's own command buffer (AGI_BUF_LEN) is 2048 bytes; a longer
+# command would be cut there and misread, so it is refused before sending.
+MAX_COMMAND_BYTES = 2047
+
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_MAX_HEADER_LINES = 200
+DEFAULT_MAX_LINE_BYTES = 8 * 1024
+# A 520 usage text is a few lines; a peer that never ends one is cut off.
+MAX_USAGE_LINES = 200
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()
+
+
+# --- events ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Header:
+    """The complete header block, keys in the order Asterisk sent them."""
+
+    env: Mapping[str, str]
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """``agi_arg_1..N`` in order."""
+        out = []
+        n = 1
+        while f"agi_arg_{n}" in self.env:
+            out.append(self.env[f"agi_arg_{n}"])
+            n += 1
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One reply to one command.
+
+    ``result`` is the text after ``result=`` (``"1"``, ``"-1"``,
+    ``"09121234567"``, ``""`` for ``result= (timeout)``); ``data`` is the
+    text in parentheses or None; ``extra`` holds ``key=value`` pairs such as
+    ``endpos``; ``text`` is the rest of a non-200 line; ``usage`` the body
+    of a 520 block.
+    """
+
+    code: int
+    result: str | None = None
+    data: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+    text: str = ""
+    usage: str = ""
+
+    @property
+    def result_int(self) -> int | None:
+        try:
+            return int(self.result) if self.result is not None else None
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """Asterisk's unprompted ``HANGUP`` line: the caller has gone."""
+
+
+@dataclass(frozen=True)
+class EndOfStream:
+    """The peer closed its side."""
+
+
+Event = Header | Reply | Hangup | EndOfStream
+
+
+# --- parser ----------------------------------------------------------------
+
+_HEADER_KEY = re.compile(r"agi_[a-z0-9_]{1,64}")
+_REPLY_200 = re.compile(
+    r"200 result=(?P<result>\S*)(?: \((?P<data>.*)\))?(?P<extra>(?: [a-z_]+=\S*)*)",
+    re.DOTALL,
+)
+_STATUS_LINE = re.compile(r"(?P<code>[1-5]\d\d)(?P<sep>[ -])(?P<text>.*)", re.DOTALL)
+
+_HEADER, _COMMANDS, _CLOSED = "HEADER", "COMMANDS", "CLOSED"
+
+
+class AgiConnection:
+    """State machine for one FastAGI connection, seen from the server.
+
+    States: ``HEADER`` (reading the header block) -> ``COMMANDS`` (one reply
+    expected per command sent) -> ``CLOSED``. Limits protect against a peer
+    that never finishes: a header over ``max_header_bytes`` or
+    ``max_header_lines``, or any line over ``max_line_bytes``, raises
+    :class:`LimitExceeded` straight from ``receive_data`` / ``next_event``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        max_header_lines: int = DEFAULT_MAX_HEADER_LINES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
+        self.max_header_bytes = max_header_bytes
+        self.max_header_lines = max_header_lines
+        self.max_line_bytes = max_line_bytes
+        self.state = _HEADER
+        self.hung_up = False
+        self._buf = bytearray()
+        self._scan_from = 0
+        self._eof = False
+        self._header_lines: list[tuple[str, str]] = []
+        self._header_keys: set[str] = set()
+        self._header_bytes = 0
+        self._usage: list[str] | None = None
+        self._awaiting = 0  # commands sent whose reply has not come yet
+
+    # -- input --------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        if self._eof:
+            raise LocalProtocolError("data received after end of stream")
+        self._buf += data
+        # A header that cannot fit the limit is refused as soon as it is
+        # seen, not when (if ever) its blank line arrives.
+        if self.state == _HEADER and self._header_bytes + len(self._buf) > self.max_header_bytes:
+            if b"\n\n" not in self._buf and b"\n\r\n" not in self._buf:
+                raise LimitExceeded(f"header larger than {self.max_header_bytes} bytes")
+
+    def receive_eof(self) -> None:
+        self._eof = True
+
+    # -- output bookkeeping --------------------------------------------
+
+    def send(self, verb: str, *args: str | int, quote: tuple[int, ...] = ()) -> bytes:
+        """Encode a command and note that a reply is due."""
+        if self.state != _COMMANDS:
+            raise LocalProtocolError(f"cannot send a command in state {self.state}")
+        if self._awaiting:
+            raise LocalProtocolError("previous command has no reply yet")
+        data = encode_command(verb, *args, quote=quote)
+        self._awaiting = 1
+        return data
+
+    # -- events ---------------------------------------------------------
+
+    def next_event(self) -> Event | _NeedData:
+        while True:
+            line = self._next_line()
+            if line is None:
+                if self._eof:
+                    self.state = _CLOSED
+                    return EndOfStream()
+                return NEED_DATA
+            event = self._handle_line(line)
+            if event is not None:
+                return event
+
+    def _next_line(self) -> str | None:
+        idx = self._buf.find(b"\n", self._scan_from)
+        if idx < 0:
+            self._scan_from = len(self._buf)
+            if len(self._buf) > self.max_line_bytes:
+                raise LimitExceeded(f"line longer than {self.max_line_bytes} bytes")
+            return None
+        if idx > self.max_line_bytes:
+            raise LimitExceeded(f"line longer than {self.max_line_bytes} bytes")
+        raw = bytes(self._buf[:idx])
+        del self._buf[: idx + 1]
+        self._scan_from = 0
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if self.state == _HEADER:
+            self._header_bytes += idx + 1
+            if self._header_bytes > self.max_header_bytes:
+                raise LimitExceeded(f"header larger than {self.max_header_bytes} bytes")
+        return raw.decode("utf-8", errors="replace")
+
+    def _handle_line(self, line: str) -> Event | None:
+        if self.state == _HEADER:
+            return self._header_line(line)
+        if self.state == _CLOSED:
+            raise ProtocolError("data after the connection closed")
+        if self._usage is not None:
+            return self._usage_line(line)
+        if line == "HANGUP":
+            self.hung_up = True
+            return Hangup()
+        if not self._awaiting:
+            # Asterisk never speaks unprompted except HANGUP; anything else
+            # (e.g. lines smuggled in through a caller name) is refused.
+            raise ProtocolError(f"unsolicited line: {line[:80]!r}")
+        return self._reply_line(line)
+
+    def _header_line(self, line: str) -> Header | None:
+        if line == "":
+            if not self._header_lines:
+                raise ProtocolError("empty header")
+            env = dict(self._header_lines)
+            if "agi_network_script" not in env and "agi_request" not in env:
+                raise ProtocolError("header has no agi_network_script or agi_request")
+            self.state = _COMMANDS
+            return Header(MappingProxyType(env))
+        if len(self._header_lines) >= self.max_header_lines:
+            raise LimitExceeded(f"header has more than {self.max_header_lines} lines")
+        key, sep, value = line.partition(":")
+        if not sep or not _HEADER_KEY.fullmatch(key):
+            raise ProtocolError(f"bad header line: {line[:80]!r}")
+        if value.startswith(" "):
+            value = value[1:]
+        if key in self._header_keys:
+            # A caller name carrying "\nagi_network_script: ..." would
+            # otherwise choose the route.
+            raise ProtocolError(f"duplicate header key {key}")
+        self._header_lines.append((key, value))
+        self._header_keys.add(key)
+        return None
+
+    def _reply_line(self, line: str) -> Reply | None:
+        m = _STATUS_LINE.fullmatch(line)
+        if m is None:
+            raise ProtocolError(f"bad reply line: {line[:80]!r}")
+        code = int(m["code"])
+        if m["sep"] == "-":
+            if code != 520:
+                raise ProtocolError(f"unexpected multi-line reply {code}")
+            self._usage = [m["text"]]
+            return None
+        if code == 100:  # "100 result=0 Trying..." precedes the real reply
+            return None
+        self._awaiting = 0
+        if code == 200:
+            m200 = _REPLY_200.fullmatch(line)
+            if m200 is None:
+                raise ProtocolError(f"bad 200 reply: {line[:80]!r}")
+            extra = dict(
+                item.split("=", 1) for item in m200["extra"].split() if "=" in item
+            )
+            return Reply(200, result=m200["result"], data=m200["data"], extra=extra)
+        if code == 511:
+            self.hung_up = True
+        return Reply(code, text=m["text"])
+
+    def _usage_line(self, line: str) -> Reply | None:
+        assert self._usage is not None
+        if line.startswith("520 "):
+            usage = "\n".join([*self._usage, line[4:]])
+            self._usage = None
+            self._awaiting = 0
+            return Reply(520, text="Invalid command syntax", usage=usage)
+        if len(self._usage) >= MAX_USAGE_LINES:
+            raise LimitExceeded("520 usage block never ends")
+        self._usage.append(line)
+        return None
+
+
+# --- encoder ---------------------------------------------------------------
+
+_VERB = re.compile(r"[A-Z]+(?: [A-Z]+)*")
+_BARE = re.compile(r"[A-Za-z0-9_.:/()*#+@-]+")
+_FORBIDDEN = ("\r", "\n", "\x00")
+
+
+def quote_arg(value: str) -> str:
+    """Quote one argument the way res_agi's parser reads it back."""
+    check_arg(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def check_arg(value: str) -> None:
+    for ch in _FORBIDDEN:
+        if ch in value:
+            raise LocalProtocolError(f"argument contains {ch!r}: {value[:40]!r}")
+
+
+def encode_command(verb: str, *args: str | int, quote: tuple[int, ...] = ()) -> bytes:
+    """Encode ``verb`` and its arguments as one command line.
+
+    Arguments whose positions are in ``quote`` are always double-quoted
+    (values: variable contents, application data, escape digits); the
+    others must be bare tokens (names, numbers, file names) and are refused
+    if they are not, so a value can never split into extra arguments.
+    """
+    if not _VERB.fullmatch(verb):
+        raise LocalProtocolError(f"bad command verb {verb!r}")
+    parts = [verb]
+    for i, arg in enumerate(args):
+        text = str(arg)
+        if i in quote:
+            parts.append(quote_arg(text))
+        else:
+            check_arg(text)
+            if not _BARE.fullmatch(text):
+                raise LocalProtocolError(f"argument {i} must be a bare token: {text[:40]!r}")
+            parts.append(text)
+    data = (" ".join(parts) + "\n").encode("utf-8")
+    if len(data) > MAX_COMMAND_BYTES:
+        raise LocalProtocolError(f"command longer than {MAX_COMMAND_BYTES} bytes")
+    return data
+
+
+def parse_command_line(line: str) -> list[str]:
+    """Split a command line into words the way Asterisk's ``parse_args`` does.
+
+    Used by the fake Asterisk (``testing.agi_client``) to read commands.
+    Quoting and backslash escapes are resolved; ``""`` is an empty word. A
+    quote left open raises :class:`ProtocolError`.
+    """
+    words: list[str] = []
+    cur: list[str] = []
+    in_word = quoted = escaped = False
+    for ch in line:
+        if escaped:
+            cur.append(ch)
+            escaped = False
+            in_word = True
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+            in_word = True
+        elif ch in " \t" and not quoted:
+            if in_word:
+                words.append("".join(cur))
+                cur = []
+                in_word = False
+        else:
+            cur.append(ch)
+            in_word = True
+    if quoted:
+        raise ProtocolError("unterminated quote")
+    if in_word:
+        words.append("".join(cur))
+    return words

@@ -1,0 +1,355 @@
+"""The asyncio shell around the sans-IO FastAGI parser.
+
+It only moves bytes between sockets and :class:`AgiConnection`, enforces
+limits and time bounds, and runs one tracked task per call:
+
+* the peer is checked against ``agi.allow`` before anything is read;
+* the header must arrive within ``header_timeout`` and within 16 KiB /
+  200 lines (the parser's limits); early EOF ends the session at once;
+* every command reply has a deadline (``command_timeout`` plus the time
+  the command itself may take), and the whole call has ``call_timeout``;
+* :meth:`AgiServer.shutdown` stops accepting, lets calls in flight finish
+  for a grace period, then cancels the rest;
+* :meth:`AgiServer.swap` replaces config and routes atomically (SIGHUP):
+  calls in flight keep the state they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from dataclasses import dataclass
+
+from . import chanvars
+from .channel import AgiEnv, Channel
+from .destinations import DialplanNames
+from .errors import (
+    AgiError,
+    AgiTimeout,
+    ChannelHungUp,
+    ConnectionClosed,
+    LimitExceeded,
+    ProtocolError,
+)
+from .logsafe import CallLogger, sanitize
+from .protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Hangup, Header, Reply
+from .routing import Call, Outcome, Route, RouteTable, Services
+
+log = logging.getLogger("agi_server.server")
+
+
+@dataclass(frozen=True)
+class Limits:
+    header_timeout: float = 5.0
+    command_timeout: float = 10.0
+    call_timeout: float = 120.0
+    max_header_bytes: int = 16 * 1024
+    max_header_lines: int = 200
+    max_line_bytes: int = 8 * 1024
+    max_connections: int = 5000
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    """Everything a call needs that a reload may replace."""
+
+    services: Services
+    routes: RouteTable
+    names: DialplanNames
+    limits: Limits
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+class AgiServer:
+    def __init__(self, state: RuntimeState) -> None:
+        self.state = state
+        self.sessions: set[AgiSession] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._servers: list[asyncio.base_events.Server] = []
+        self.stats = {"calls": 0, "refused": 0, "failed": 0, "protocol_errors": 0}
+
+    # -- lifecycle ------------------------------------------------------
+
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: AgiSession(self),
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
+            backlog=1024,
+        )
+        self._servers.append(server)
+        sock = server.sockets[0].getsockname()
+        log.info("FastAGI listening on %s:%s", sock[0], sock[1])
+        return sock[0], sock[1]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        sock = self._servers[0].sockets[0].getsockname()
+        return sock[0], sock[1]
+
+    def swap(self, state: RuntimeState) -> None:
+        """Atomically use new config/routes for calls that start from now."""
+        self.state = state
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        for server in self._servers:
+            server.close()
+        # Sessions still reading their header are dropped: no call yet.
+        for session in list(self.sessions):
+            if session.task is None:
+                session.abort()
+        if self.tasks:
+            log.info("draining %d call(s) for up to %gs", len(self.tasks), grace)
+            _, pending = await asyncio.wait(set(self.tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        for session in list(self.sessions):
+            session.abort()
+        for server in self._servers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+        self._servers.clear()
+
+    # -- called by sessions ---------------------------------------------
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+class AgiSession(asyncio.Protocol):
+    """One FastAGI connection: parser, pending reply, the call's task."""
+
+    def __init__(self, server: AgiServer) -> None:
+        self.server = server
+        self.state = server.state  # fixed for this call, even across a reload
+        limits = self.state.limits
+        self.conn = AgiConnection(
+            max_header_bytes=limits.max_header_bytes,
+            max_header_lines=limits.max_header_lines,
+            max_line_bytes=limits.max_line_bytes,
+        )
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.task: asyncio.Task[None] | None = None
+        self._reply: asyncio.Future[Reply] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    # -- asyncio.Protocol -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if not self._allowed(peer):
+            self.server.stats["refused"] += 1
+            log.warning("refused FastAGI connection from %s (not in agi.allow)", sanitize(self.peer))
+            transport.abort()
+            self._closed = True
+            return
+        if len(self.server.sessions) >= self.state.limits.max_connections:
+            self.server.stats["refused"] += 1
+            log.warning("refused %s: %d connections open", self.peer, len(self.server.sessions))
+            transport.abort()
+            self._closed = True
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.sessions.add(self)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.state.limits.header_timeout, self._header_timeout)
+
+    def _allowed(self, peer: object) -> bool:
+        if not isinstance(peer, tuple):
+            return True  # unix socket: filesystem permissions decide
+        try:
+            addr = ipaddress.ip_address(peer[0])
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self.state.allow)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            self.conn.receive_data(data)
+            self._pump()
+        except (ProtocolError, LimitExceeded) as exc:
+            self._protocol_error(exc)
+
+    def eof_received(self) -> bool:
+        if not self._closed:
+            self.conn.receive_eof()
+            try:
+                self._pump()
+            except (ProtocolError, LimitExceeded) as exc:
+                self._protocol_error(exc)
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._cancel_timer()
+        self.server.sessions.discard(self)
+        if self._reply is not None and not self._reply.done():
+            self._reply.set_exception(ConnectionClosed("connection closed by Asterisk"))
+
+    # -- parsing ----------------------------------------------------------
+
+    def _pump(self) -> None:
+        while True:
+            event = self.conn.next_event()
+            if event is NEED_DATA:
+                return
+            if isinstance(event, Reply):
+                if self._reply is not None and not self._reply.done():
+                    self._reply.set_result(event)
+            elif isinstance(event, Header):
+                self._cancel_timer()
+                self._start_call(event)
+            elif isinstance(event, Hangup):
+                continue  # the parser noted it; commands now get 511
+            elif isinstance(event, EndOfStream):
+                if self.task is None:
+                    log.debug("peer %s closed before sending a header", sanitize(self.peer))
+                self._close()
+                return
+
+    def _protocol_error(self, exc: Exception) -> None:
+        self.server.stats["protocol_errors"] += 1
+        log.warning("protocol error from %s: %s; closing", sanitize(self.peer), sanitize(exc))
+        if self._reply is not None and not self._reply.done():
+            self._reply.set_exception(ConnectionClosed(f"protocol error: {exc}"))
+        self.abort()
+
+    def _header_timeout(self) -> None:
+        self._timer = None
+        log.warning("no complete header from %s within %gs; closing",
+                    sanitize(self.peer), self.state.limits.header_timeout)
+        self.abort()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- the call ---------------------------------------------------------
+
+    def _start_call(self, header: Header) -> None:
+        self.server.stats["calls"] += 1
+        self.task = asyncio.get_running_loop().create_task(self._run_call(AgiEnv(header.env)))
+        self.server.track(self.task)
+
+    async def exchange(self, command: bytes, timeout: float) -> Reply:
+        """Send one command and wait for its reply (the Channel's I/O)."""
+        if self._closed or self.transport is None:
+            raise ConnectionClosed("connection is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Reply] = loop.create_future()
+        self._reply = fut
+        self.transport.write(command)
+        handle = loop.call_later(timeout, _expire, fut, timeout)
+        try:
+            return await fut
+        finally:
+            handle.cancel()
+            self._reply = None
+
+    async def _run_call(self, env: AgiEnv) -> None:
+        state = self.state
+        path = env.script
+        calllog = CallLogger(log, {"peer": self.peer, "uniqueid": env.uniqueid, "route": path})
+        channel = Channel(env, self.exchange, self.conn.send, state.limits.command_timeout)
+        route = state.routes.get(path)
+        if route is None:
+            calllog.warning("no route %r; the dialplan falls back to its failure destination",
+                            sanitize(path))
+            await self._finish_quietly(channel, {chanvars.REASON: "unknown route"})
+            self._close()
+            return
+        call = Call(channel=channel, env=env, log=calllog, services=state.services, peer=self.peer)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(state.limits.call_timeout):
+                outcome = await route.handler(call)
+            await self._finish(channel, state.names, outcome)
+            calllog.info("-> %s (%s) in %.0f ms", outcome.destination, sanitize(outcome.reason),
+                         (time.monotonic() - started) * 1000)
+        except ChannelHungUp:
+            calllog.info("caller hung up")
+        except ConnectionClosed as exc:
+            calllog.info("connection ended: %s", sanitize(exc))
+        except asyncio.CancelledError:
+            calllog.warning("call cancelled (shutdown); sending it to its failure destination")
+            await self._fail(channel, state, route, "server shutting down", calllog)
+            raise
+        except Exception as exc:  # any handler fault: the caller must not be stranded
+            self.server.stats["failed"] += 1
+            if isinstance(exc, TimeoutError | AgiError):
+                calllog.warning("handler failed: %s", sanitize(repr(exc)))
+            else:
+                calllog.exception("handler crashed")
+            await self._fail(channel, state, route, f"error: {type(exc).__name__}", calllog)
+        finally:
+            self._close()
+
+    async def _finish(self, channel: Channel, names: DialplanNames, outcome: Outcome) -> None:
+        for name, value in outcome.variables.items():
+            await channel.set_variable(name, value)
+        dest = outcome.destination
+        await channel.set_variable(chanvars.DEST, names.goto(dest))
+        await channel.set_variable(chanvars.DEST_KIND, dest.kind)
+        await channel.set_variable(chanvars.DEST_VALUE, dest.value)
+        if outcome.reason:
+            await channel.set_variable(chanvars.REASON, outcome.reason[:200])
+        await channel.set_variable(chanvars.DONE, "1")
+
+    async def _fail(self, channel: Channel, state: RuntimeState, route: Route, reason: str,
+                    calllog: CallLogger) -> None:
+        if route.failure is None:
+            return
+        try:
+            async with asyncio.timeout(min(state.limits.command_timeout, 3.0)):
+                await self._finish(channel, state.names, Outcome(route.failure, reason))
+            calllog.info("-> failure destination %s (%s)", route.failure, reason)
+        except (Exception, asyncio.CancelledError) as exc:
+            calllog.warning("could not set the failure destination (%s); the dialplan "
+                            "fallback takes over", sanitize(repr(exc)))
+
+    async def _finish_quietly(self, channel: Channel, variables: dict[str, str]) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                for name, value in variables.items():
+                    await channel.set_variable(name, value)
+
+    # -- closing ------------------------------------------------------------
+
+    def _close(self) -> None:
+        if not self._closed and self.transport is not None:
+            self._closed = True
+            self._cancel_timer()
+            self.transport.close()
+
+    def abort(self) -> None:
+        self._closed = True
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _expire(fut: asyncio.Future[Reply], timeout: float) -> None:
+    if not fut.done():
+        fut.set_exception(AgiTimeout(f"no reply within {timeout:g}s"))

@@ -1,0 +1,302 @@
+"""The sans-IO FastAGI parser and encoder, on raw bytes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agi_server.errors import LimitExceeded, LocalProtocolError, ProtocolError
+from agi_server.protocol.agi import (
+    NEED_DATA,
+    AgiConnection,
+    EndOfStream,
+    Hangup,
+    Header,
+    Reply,
+    encode_command,
+    parse_command_line,
+    quote_arg,
+)
+from agi_server.testing.agi_client import parse_transcript
+
+HEADER = (
+    b"agi_network: yes\n"
+    b"agi_network_script: calldist/700?x=1\n"
+    b"agi_request: agi://127.0.0.1:4573/calldist/700?x=1\n"
+    b"agi_channel: PJSIP/trunk-00000001\n"
+    b"agi_callerid: unknown\n"
+    b'agi_calleridname: Ali "Test" Rezaei\n'
+    b"agi_accountcode: \n"
+    b"agi_arg_1: first arg\n"
+    b"\n"
+)
+
+
+def events(conn: AgiConnection) -> list:
+    out = []
+    while True:
+        ev = conn.next_event()
+        if ev is NEED_DATA:
+            return out
+        out.append(ev)
+        if isinstance(ev, EndOfStream):
+            return out
+
+
+def ready(header: bytes = HEADER) -> AgiConnection:
+    conn = AgiConnection()
+    conn.receive_data(header)
+    [ev] = events(conn)
+    assert isinstance(ev, Header)
+    return conn
+
+
+def reply_to(conn: AgiConnection, data: bytes, verb: str = "NOOP") -> list:
+    conn.send(verb)
+    conn.receive_data(data)
+    return events(conn)
+
+
+def test_header_keeps_order_empty_values_and_unknown_callerid():
+    conn = AgiConnection()
+    conn.receive_data(HEADER)
+    [ev] = events(conn)
+    assert list(ev.env)[:3] == ["agi_network", "agi_network_script", "agi_request"]
+    assert ev.env["agi_accountcode"] == ""
+    assert ev.env["agi_callerid"] == "unknown"
+    assert ev.env["agi_calleridname"] == 'Ali "Test" Rezaei'
+    assert ev.args == ("first arg",)
+
+
+def test_every_recorded_header_parses(transcripts):
+    for path in sorted((transcripts / "agi").glob("*.txt")):
+        lines = parse_transcript(path.read_text(encoding="utf-8"))
+        end = lines.index(("<", ""))
+        raw = "".join(line + "\n" for _, line in lines[: end + 1]).encode()
+        conn = AgiConnection()
+        conn.receive_data(raw)
+        [ev] = events(conn)
+        assert ev.env["agi_version"] == "22.10.1"
+        assert ev.args == ("first arg", "second quoted")
+
+
+def test_every_recorded_reply_parses(transcripts):
+    """Replay each recording: every command gets exactly one reply event."""
+    for path in sorted((transcripts / "agi").glob("*.txt")):
+        lines = parse_transcript(path.read_text(encoding="utf-8"))
+        end = lines.index(("<", ""))
+        conn = ready("".join(line + "\n" for _, line in lines[: end + 1]).encode())
+        pending: list[str] = []
+        replies = 0
+        for direction, line in lines[end + 1 :]:
+            if direction == ">":
+                conn._awaiting = 1  # the recorded command was sent
+                pending.append(line)
+            else:
+                conn.receive_data(line.encode() + b"\n")
+                for ev in events(conn):
+                    if isinstance(ev, Reply):
+                        replies += 1
+        assert replies == len(pending), path.name
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"200 result=0\n", Reply(200, result="0")),
+        (b"200 result=1 ()\n", Reply(200, result="1", data="")),
+        (b'200 result=1 (a "b" c)\n', Reply(200, result="1", data='a "b" c')),
+        (b"200 result=1 (x) y)\n", Reply(200, result="1", data="x) y")),
+        (b"200 result=-1 endpos=0\n", Reply(200, result="-1", extra={"endpos": "0"})),
+        (b"200 result=53 endpos=11360\n", Reply(200, result="53", extra={"endpos": "11360"})),
+        (b"200 result=09121234567\n", Reply(200, result="09121234567")),
+        (b"200 result= (timeout)\n", Reply(200, result="", data="timeout")),
+        (b"200 result=-2\n", Reply(200, result="-2")),
+        (b"510 Invalid or unknown command\n", Reply(510, text="Invalid or unknown command")),
+        (
+            "200 result=1 (سلام)\n".encode(),
+            Reply(200, result="1", data="سلام"),
+        ),
+    ],
+)
+def test_reply_shapes(line, expected):
+    conn = ready()
+    assert reply_to(conn, line) == [expected]
+
+
+def test_multiline_520_is_one_reply():
+    conn = ready()
+    data = (
+        b"520-Invalid command syntax.  Proper usage follows:\n"
+        b"Stream the given <replaceable>file</replaceable>, and receive DTMF data.\n"
+        b"Returns the digits received from the channel at the other end.\n"
+    )
+    assert reply_to(conn, data) == []  # not finished yet
+    conn.receive_data(b"520 End of proper usage.\n")
+    [ev] = events(conn)
+    assert ev.code == 520
+    assert "receive DTMF data" in ev.usage
+    assert ev.usage.endswith("End of proper usage.")
+
+
+def test_hangup_line_before_511():
+    conn = ready()
+    evs = reply_to(conn, b"HANGUP\n511 Command Not Permitted on a dead channel or intercept routine\n")
+    assert isinstance(evs[0], Hangup)
+    assert evs[1].code == 511
+    assert conn.hung_up
+
+
+def test_100_trying_is_skipped():
+    conn = ready()
+    assert reply_to(conn, b"100 result=0 Trying...\n200 result=0\n") == [Reply(200, result="0")]
+
+
+def test_duplicate_header_key_is_refused():
+    # A caller name smuggling a second agi_network_script must not reroute.
+    evil = HEADER.replace(
+        b'agi_calleridname: Ali "Test" Rezaei\n',
+        b"agi_calleridname: x\nagi_network_script: admin/secret\n",
+    )
+    conn = AgiConnection()
+    conn.receive_data(evil)
+    with pytest.raises(ProtocolError, match="duplicate"):
+        events(conn)
+
+
+def test_lines_smuggled_after_the_header_are_refused():
+    conn = AgiConnection()
+    conn.receive_data(HEADER + b"200 result=1 (forged)\n")
+    assert isinstance(conn.next_event(), Header)
+    with pytest.raises(ProtocolError, match="unsolicited"):
+        conn.next_event()
+
+
+def test_bad_header_line_is_refused():
+    conn = AgiConnection()
+    conn.receive_data(b"agi_network: yes\nGET / HTTP/1.1\n\n")
+    with pytest.raises(ProtocolError):
+        events(conn)
+
+
+def test_header_over_16k_without_blank_line_is_refused_early():
+    conn = AgiConnection()
+    with pytest.raises(LimitExceeded):
+        for i in range(100):
+            conn.receive_data(b"agi_x%d: " % i + b"a" * 500 + b"\n")
+            events(conn)
+
+
+def test_header_line_count_limit():
+    conn = AgiConnection(max_header_lines=5)
+    conn.receive_data(b"".join(b"agi_k%d: v\n" % i for i in range(6)))
+    with pytest.raises(LimitExceeded):
+        events(conn)
+
+
+def test_long_line_limit_without_newline():
+    conn = ready()
+    conn.send("NOOP")
+    conn.receive_data(b"200 result=1 (" + b"x" * 9000)
+    with pytest.raises(LimitExceeded):
+        events(conn)
+
+
+def test_early_eof_ends_the_stream():
+    conn = AgiConnection()
+    conn.receive_data(b"agi_network: yes\nagi_netw")
+    assert events(conn) == []
+    conn.receive_eof()
+    assert events(conn) == [EndOfStream()]
+
+
+def test_send_requires_header_and_one_command_at_a_time():
+    conn = AgiConnection()
+    with pytest.raises(LocalProtocolError):
+        conn.send("ANSWER")
+    conn = ready()
+    conn.send("ANSWER")
+    with pytest.raises(LocalProtocolError):
+        conn.send("ANSWER")
+
+
+def test_encode_matches_recorded_commands():
+    assert encode_command("SET VARIABLE", "V1", 'a "b" c', quote=(1,)) == b'SET VARIABLE V1 "a \\"b\\" c"\n'
+    assert encode_command("SET VARIABLE", "V2", "back\\slash", quote=(1,)) == b'SET VARIABLE V2 "back\\\\slash"\n'
+    assert encode_command("STREAM FILE", "no-such-sound", "", quote=(1,)) == b'STREAM FILE no-such-sound ""\n'
+    assert encode_command("GET DATA", "beep", 300, 4) == b"GET DATA beep 300 4\n"
+    assert encode_command("SET VARIABLE", "V5", "سلام", quote=(1,)) == 'SET VARIABLE V5 "سلام"\n'.encode()
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\x00b"])
+def test_encode_refuses_line_breaks_and_nul(bad):
+    with pytest.raises(LocalProtocolError):
+        encode_command("SET VARIABLE", "X", bad, quote=(1,))
+
+
+def test_encode_refuses_unquoted_multiword_and_long_commands():
+    with pytest.raises(LocalProtocolError):
+        encode_command("GET VARIABLE", "two words")
+    with pytest.raises(LocalProtocolError):
+        encode_command("SET VARIABLE", "X", "x" * 3000, quote=(1,))
+
+
+safe_text = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)), max_size=200
+)
+
+
+@given(safe_text)
+def test_quoting_round_trips_through_asterisks_parser(value):
+    line = encode_command("SET VARIABLE", "X", value, quote=(1,)).decode().rstrip("\n")
+    assert parse_command_line(line) == ["SET", "VARIABLE", "X", value]
+
+
+@given(safe_text)
+def test_quoted_value_is_one_argument(value):
+    assert len(parse_command_line("X " + quote_arg(value))) == 2
+
+
+@settings(max_examples=200)
+@given(st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=60))
+def test_chunking_does_not_change_events(cuts):
+    stream = HEADER + b"HANGUP\n511 Command Not Permitted on a dead channel or intercept routine\n"
+    whole = AgiConnection()
+    whole.receive_data(stream)
+    expected = [whole.next_event()]
+    whole.send("CHANNEL STATUS")
+    expected += events(whole)
+
+    conn = AgiConnection()
+    got: list = []
+
+    def drain():
+        while (ev := conn.next_event()) is not NEED_DATA:
+            got.append(ev)
+            if isinstance(ev, Header):
+                conn.send("CHANNEL STATUS")
+
+    pos = 0
+    for size in cuts * 10:
+        if pos >= len(stream):
+            break
+        conn.receive_data(stream[pos : pos + size])
+        pos += size
+        drain()
+    if pos < len(stream):
+        conn.receive_data(stream[pos:])
+        drain()
+    assert got == expected
+
+
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_never_crash_the_parser(data):
+    conn = AgiConnection()
+    try:
+        conn.receive_data(data)
+        conn.receive_eof()
+        evs = events(conn)
+    except (ProtocolError, LimitExceeded):
+        return
+    assert all(isinstance(e, Header | EndOfStream) for e in evs)

@@ -1,0 +1,280 @@
+"""The FastAGI server over real sockets, driven by the fake Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agi_server import chanvars
+from agi_server.destinations import Destination
+from agi_server.routing import Outcome, Route, RouteTable
+from agi_server.testing.agi_client import CallScript, place_call
+from agi_server.testing.controller import config_for_test, running_server
+from helpers import example_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def app(tmp_path):
+    config = config_for_test(example_text(), tmp_path)
+    async with running_server(config) as application:
+        yield application
+
+
+def with_routes(app, *routes: Route, **limits) -> None:
+    state = app.server.state
+    new_limits = dataclasses.replace(state.limits, **limits)
+    table = RouteTable([*(state.routes.get(p) for p in state.routes.paths()), *routes])
+    app.server.swap(dataclasses.replace(state, routes=table, limits=new_limits))
+
+
+async def test_transcript_shaped_session_on_the_example_config(app):
+    host, port = app.server.address
+    result = await place_call(host, port, CallScript(callerid="09351234567"))
+    assert result.agistatus == "SUCCESS"
+    assert result.var(chanvars.DONE) == "1"
+    assert result.var(chanvars.DEST) == "ext-queues,sales,1"
+    assert result.var(chanvars.DEST_KIND) == "queue"
+    assert result.var(chanvars.CALLER_E164) == "+989351234567"
+    # the done-marker is the very last command
+    assert result.commands[-1] == 'SET VARIABLE AGISRV_DONE "1"'
+    assert result.closed_by_server
+
+
+async def test_health_route_reports_redis_and_ami(app):
+    host, port = app.server.address
+    result = await place_call(host, port, CallScript(script="health"))
+    assert result.var(chanvars.HEALTH) == "OK redis=up ami=off"
+    assert result.var(chanvars.DONE) == "1"
+
+
+async def test_unknown_route_leaves_the_fallback_to_the_dialplan(app):
+    host, port = app.server.address
+    result = await place_call(host, port, CallScript(script="nosuch/1?x=1"))
+    assert result.var(chanvars.DONE) is None
+    assert result.var(chanvars.REASON) == "unknown route"
+    assert result.closed_by_server
+
+
+async def test_handler_crash_goes_to_the_failure_destination(app):
+    async def crash(call):
+        await call.channel.answer()
+        raise RuntimeError("bug")
+
+    with_routes(app, Route("crash/1", crash, Destination("queue", "support")))
+    host, port = app.server.address
+    result = await place_call(host, port, CallScript(script="crash/1"))
+    assert result.var(chanvars.DEST) == "ext-queues,support,1"
+    assert result.var(chanvars.DONE) == "1"
+    assert result.var(chanvars.REASON) == "error: RuntimeError"
+    assert app.server.stats["failed"] == 1
+
+
+async def test_caller_hanging_up_ends_the_call_quietly(app):
+    async def menu(call):
+        await call.channel.answer()
+        await call.channel.wait_for_digit(5000)
+        return Outcome(Destination("hangup"))
+
+    with_routes(app, Route("menu/1", menu, Destination("hangup")))
+    host, port = app.server.address
+    result = await place_call(host, port, CallScript(script="menu/1", keys="!"))
+    assert result.agistatus == "HANGUP"
+    assert result.var(chanvars.DONE) is None
+    assert app.server.stats["failed"] == 0
+
+
+async def test_hostile_caller_id_never_reaches_a_command_line(app):
+    host, port = app.server.address
+    hostile = 'x" ; EXEC System "rm -rf /'
+    result = await place_call(host, port, CallScript(callerid=hostile, calleridname="a\\b\"c"))
+    assert result.var(chanvars.DEST) == "ext-queues,support,1"  # no item: failure
+    assert all("rm -rf" not in c and "System" not in c for c in result.commands)
+
+
+async def test_half_headers_leave_the_server_idle(app):
+    host, port = app.server.address
+    for _ in range(20):
+        _, writer = await asyncio.open_connection(host, port)
+        writer.write(b"agi_network: yes\nagi_network_scr")
+        await writer.drain()
+        writer.close()
+    await asyncio.sleep(0.2)
+    cpu_before = time.process_time()
+    await asyncio.sleep(1.0)
+    cpu_used = time.process_time() - cpu_before
+    assert cpu_used < 0.2, f"server burnt {cpu_used:.2f}s CPU while idle"
+    assert len(app.server.sessions) == 0
+    result = await place_call(host, port, CallScript(callerid="02188776655"))
+    assert result.var(chanvars.DEST) == "from-internal,997,1"
+
+
+async def test_one_mebibyte_header_is_refused_and_closed(app):
+    host, port = app.server.address
+    reader, writer = await asyncio.open_connection(host, port)
+    chunk = b"agi_x: " + b"a" * 1000 + b"\n"
+    closed = False
+    try:
+        for i in range(1024):
+            writer.write(chunk.replace(b"agi_x", b"agi_x%d" % i))
+            await writer.drain()
+    except ConnectionError:
+        closed = True
+    if not closed:
+        try:
+            closed = await asyncio.wait_for(reader.read(100), 5) == b""
+        except ConnectionError:
+            closed = True
+    writer.close()
+    assert closed
+    assert app.server.stats["protocol_errors"] >= 1
+    result = await place_call(host, port, CallScript(callerid="09121234567"))
+    assert result.var(chanvars.DONE) == "1"
+
+
+async def test_peer_outside_the_allow_list_is_refused_before_reading(tmp_path):
+    text = example_text().replace("allow: [127.0.0.1/32]", "allow: [10.0.0.0/8]")
+    async with running_server(config_for_test(text, tmp_path)) as app:
+        host, port = app.server.address
+        result = await place_call(host, port, CallScript())
+        assert result.var(chanvars.DONE) is None
+        assert result.commands == []
+        assert app.server.stats["refused"] == 1
+
+
+async def test_header_timeout_closes_a_silent_peer(app):
+    with_routes(app, header_timeout=0.2)
+    host, port = app.server.address
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"agi_network: yes\n")
+    started = time.monotonic()
+    assert await asyncio.wait_for(reader.read(10), 3) == b""
+    assert time.monotonic() - started < 2
+    writer.close()
+
+
+async def test_command_reply_timeout_sends_nothing_more(app):
+    async def slow(call):
+        await call.channel.answer()
+        return Outcome(Destination("hangup"))
+
+    with_routes(app, Route("slow/1", slow, Destination("hangup")), command_timeout=0.2)
+    host, port = app.server.address
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"agi_network: yes\nagi_network_script: slow/1\n\n")
+    assert await asyncio.wait_for(reader.readline(), 3) == b"ANSWER\n"
+    # never answer: the server gives up on its own and closes
+    rest = await asyncio.wait_for(reader.read(1000), 5)
+    writer.close()
+    assert rest == b""
+
+
+async def test_redis_down_routing_still_works_within_a_second(tmp_path):
+    text = example_text(redis_url="redis://127.0.0.1:1/0")
+    async with running_server(config_for_test(text, tmp_path)) as app:
+        host, port = app.server.address
+        started = time.monotonic()
+        result = await place_call(host, port, CallScript(callerid="09351234567"))
+        assert result.var(chanvars.DEST) == "ext-queues,sales,1"
+        health = await place_call(host, port, CallScript(script="health"))
+        assert health.var(chanvars.HEALTH) == "OK redis=down ami=off"
+        assert time.monotonic() - started < 1.5
+
+
+async def test_shutdown_drains_calls_in_flight(app):
+    async def slow(call):
+        await asyncio.sleep(0.3)
+        return Outcome(Destination("extension", "997"))
+
+    with_routes(app, Route("slow/1", slow, Destination("hangup")))
+    host, port = app.server.address
+    call = asyncio.create_task(place_call(host, port, CallScript(script="slow/1")))
+    await asyncio.sleep(0.1)
+    await app.server.shutdown(grace=2.0)
+    result = await call
+    assert result.var(chanvars.DEST) == "from-internal,997,1"
+    assert result.var(chanvars.DONE) == "1"
+    refused = await place_call(host, port, CallScript())
+    assert refused.agistatus == "FAILURE"
+
+
+async def test_shutdown_grace_expiry_sends_call_to_failure(app):
+    async def stuck(call):
+        await asyncio.sleep(30)
+        return Outcome(Destination("extension", "997"))
+
+    with_routes(app, Route("stuck/1", stuck, Destination("queue", "support")))
+    host, port = app.server.address
+    call = asyncio.create_task(place_call(host, port, CallScript(script="stuck/1")))
+    await asyncio.sleep(0.1)
+    await app.server.shutdown(grace=0.2)
+    result = await call
+    assert result.var(chanvars.DEST) == "ext-queues,support,1"
+    assert result.var(chanvars.REASON) == "server shutting down"
+
+
+async def test_reload_keeps_old_config_when_new_one_is_broken(tmp_path):
+    config = config_for_test(example_text(), tmp_path)
+    async with running_server(config) as app:
+        path = tmp_path / "config.yaml"
+        path.write_text(example_text().replace("expiry: 8h", "expiry: 30h"))
+        assert app.reload() is False
+        assert app.server.state.routes.get("calldist/700") is not None
+        path.write_text(example_text().replace('code: "700"', 'code: "701"'))
+        assert app.reload() is True
+        host, port = app.server.address
+        result = await place_call(host, port, CallScript(script="calldist/701"))
+        assert result.var(chanvars.DONE) == "1"
+        gone = await place_call(host, port, CallScript(script="calldist/700"))
+        assert gone.var(chanvars.DONE) is None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_serve_command_signals(tmp_path):
+    """The real `serve`: embedded Redis, a call, SIGHUP with a broken
+    config (kept running), SIGTERM (clean exit)."""
+    port = _free_port()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(example_text().replace("127.0.0.1:4573", f"127.0.0.1:{port}"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "serve", "-c", str(cfg)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(200):
+            result = await place_call("127.0.0.1", port, CallScript(script="health"))
+            if result.agistatus != "FAILURE":
+                break
+            await asyncio.sleep(0.05)
+        assert result.var(chanvars.HEALTH) == "OK redis=up ami=off"
+        cfg.write_text("pbx: [broken\n")
+        proc.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.3)
+        again = await place_call("127.0.0.1", port, CallScript(callerid="09121234567"))
+        assert again.var(chanvars.DEST) == "ext-queues,sales,1"
+        proc.send_signal(signal.SIGTERM)
+        output = await asyncio.to_thread(proc.communicate, timeout=15)
+        assert proc.returncode == 0, output[0].decode()
+        log = output[0].decode()
+        assert "reload refused" in log
+        assert "stopped" in log
+        assert (tmp_path / "var" / "appendonly.aof").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
