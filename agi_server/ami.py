@@ -630,7 +630,7 @@ class AmiClient:
         protocol = self._protocol
         return self._logged_in and protocol is not None and not protocol.closed
 
-    async def wait_connected(self, timeout: float) -> bool:  # noqa: ASYNC109 - public API
+    async def wait_connected(self, timeout: float) -> bool:
         """True once logged in (within ``timeout`` seconds), else False."""
         try:
             async with asyncio.timeout(timeout):
@@ -723,13 +723,16 @@ class AmiClient:
             ("ExtensionStateList", "ExtensionStatus"),
             ("DeviceStateList", "DeviceStateChange"),
         ):
+            # No as_list=True here: with it panoramisk waits for a list even
+            # after an error reply, until the timeout.
             try:
-                reply = await self._request(protocol, {"Action": action}, timeout, as_list=True)
+                reply = await self._request(protocol, {"Action": action}, timeout)
             except (AmiTimeout, AmiActionFailed) as exc:
                 self._log.warning("AMI %s failed (%s); state cache incomplete", action, exc)
                 lists[action] = None
             else:
-                lists[action] = [m for m in reply if m.get("Event") == item_event]
+                replies = reply if isinstance(reply, list) else [reply]
+                lists[action] = [m for m in replies if m.get("Event") == item_event]
         self.state.load(lists["ExtensionStateList"], lists["DeviceStateList"])
 
     async def _keep_alive(self, protocol: _AmiProtocol) -> None:
@@ -769,14 +772,12 @@ class AmiClient:
         self,
         protocol: _AmiProtocol,
         fields: Mapping[str, Any],
-        timeout: float,  # noqa: ASYNC109 - the reply deadline is part of the request
-        *,
-        as_list: bool | None = None,
+        timeout: float,
     ) -> Message | list[Message]:
         name = str(fields.get("Action", "?"))
         if protocol.closed:
             raise AmiUnavailable("no AMI connection")
-        action = Action(dict(fields), as_list=as_list)
+        action = Action(dict(fields))
         if name.lower() == "originate" and "async" not in action:
             # panoramisk reads this header to know whether an event follows.
             action["Async"] = "false"
@@ -795,7 +796,7 @@ class AmiClient:
     async def action(
         self,
         fields: Mapping[str, Any],
-        timeout: float | None = None,  # noqa: ASYNC109 - public API
+        timeout: float | None = None,
     ) -> Message | list[Message]:
         """Send one action and await its reply (a list for event-list
         actions). Raises UnsafeValue, AmiUnavailable, AmiTimeout or

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import Config, load_config, split_host_port
 from .errors import ConfigError
-from .modules import build_routes
+from .modules import build_routes, start_workers
 from .routing import Services
 from .server import AgiServer, Limits, RuntimeState
 from .store import EmbeddedRedis, Store, store_from_config
@@ -93,7 +93,21 @@ class Application:
         server = AgiServer(build_state(config, store, ami))
         host, port = listen or split_host_port(config.agi.listen)
         await server.start(host, port, reuse_port=reuse_port)
-        return cls(config.path, config, server, store, embedded, ami)
+        app = cls(config.path, config, server, store, embedded, ami)
+        app._start_workers(server.state.services)
+        return app
+
+    def _start_workers(self, services: Services) -> None:
+        for coro in start_workers(services):
+            task = asyncio.get_running_loop().create_task(coro)
+            task.add_done_callback(_log_worker_end)
+            self.workers.append(task)
+
+    def _stop_workers(self) -> list[asyncio.Task[None]]:
+        tasks, self.workers = self.workers, []
+        for task in tasks:
+            task.cancel()
+        return tasks
 
     def reload(self) -> bool:
         """Re-read the config file; keep the old config if the new one is bad."""
@@ -120,14 +134,14 @@ class Application:
             return False
         self.server.swap(state)
         self.config = new
+        self._stop_workers()
+        self._start_workers(state.services)
         log.info("config reloaded: %d route(s)", len(state.routes))
         return True
 
     async def stop(self, grace: float | None = None) -> None:
         await self.server.shutdown(self.config.agi.shutdown_grace if grace is None else grace)
-        for task in self.workers:
-            task.cancel()
-        for task in self.workers:
+        for task in self._stop_workers():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.ami is not None:
@@ -156,3 +170,11 @@ async def serve(config_path: Path, *, listen: tuple[str, int] | None = None) -> 
             loop.remove_signal_handler(sig)
         await app.stop()
     log.info("stopped")
+
+
+def _log_worker_end(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("background worker %s stopped: %r", task.get_name(), exc)

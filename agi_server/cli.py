@@ -147,8 +147,54 @@ def sounds() -> None:
 @config_option
 @click.option("--force", is_flag=True, help="Rebuild prompts even if unchanged.")
 def sounds_build(config_path: Path, force: bool) -> None:
-    """Render every prompt the configured modules need."""
-    _not_yet("sounds build")
+    """Render every prompt the configured modules need (skips unchanged ones)."""
+    from .audio import build
+    from .prompts import required_prompts, sound_settings
+
+    config = _load(config_path)
+    prompts = required_prompts(config)
+    settings = sound_settings(config)
+    if sys.stderr.isatty():
+        with click.progressbar(length=len(prompts), label="prompts", file=sys.stderr) as bar:
+            report = build(prompts, settings, force=force, progress=lambda event: bar.update(1))
+    else:
+        report = build(prompts, settings, force=force)
+    click.echo(report.summary())
+    click.echo(f"sounds in {settings.directory / settings.language}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@sounds.command("say")
+@click.argument("text")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Output file; its extension picks the format (.wav .ulaw .alaw .gsm .sln16).")
+@click.option("--lang", "language", default="fa", show_default=True)
+@click.option("--engine", type=click.Choice(["espeak-ng", "gtts", "piper"]), default="espeak-ng",
+              show_default=True)
+@click.option("--voice", help="Engine voice (espeak-ng voice name, gTTS tld).")
+@click.option("--piper-model", type=click.Path(path_type=Path, dir_okay=False), help="Piper voice model.")
+def sounds_say(text: str, output: Path, language: str, engine: str, voice: str | None,
+               piper_model: Path | None) -> None:
+    """Speak TEXT into one sound file (a one-off prompt)."""
+    from .audio import say
+
+    path = say(text, output, language=language, engine=engine, voice=voice, piper_model=piper_model)
+    click.echo(f"wrote {path}")
+
+
+@sounds.command("import")
+@config_option
+@click.argument("recording", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--as", "name", required=True, help="Prompt name, e.g. agi-server/callback-intro.")
+def sounds_import(config_path: Path, recording: Path, name: str) -> None:
+    """Convert an uploaded RECORDING (anything ffmpeg reads) into a prompt."""
+    from .audio import import_recording
+    from .prompts import sound_settings
+
+    files = import_recording(recording, name, sound_settings(_load(config_path)))
+    for path in files.values():
+        click.echo(f"wrote {path}")
 
 
 @main.group()

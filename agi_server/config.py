@@ -351,6 +351,14 @@ def cross_check(file: ConfigFile) -> list[Problem]:
                         "(list them here, or define a department of the same name)",
                     )
                 )
+    from .prompts import PROMPT_SECTIONS, unknown_prompt_keys
+
+    for kind, section in PROMPT_SECTIONS.items():
+        for i, item in enumerate(getattr(file, section)):
+            for key in unknown_prompt_keys(kind, item.prompts):
+                problems.append(
+                    Problem(f"{section}[{i}](code {item.code}).prompts.{key}", key, f"no {kind} prompt of that name")
+                )
     if file.help_requests and not any(d.helpers for d in file.departments.values()):
         problems.append(
             Problem("departments", {}, "help requests need at least one department with helpers")

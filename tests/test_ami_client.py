@@ -412,6 +412,22 @@ async def test_state_cache_is_filled_from_the_recorded_lists(client):
     assert client.device_state("Custom:nope") is None
 
 
+async def test_a_refused_state_list_does_not_block_login(server):
+    # A manager.conf user without the right read class gets an error reply;
+    # login must go on at once, with that part of the cache unknown.
+    server.refused_actions.add("DeviceStateList")
+    ami = AmiClient(fast_settings(server.port, action_timeout=2.0))
+    await ami.start()
+    try:
+        started = time.monotonic()
+        assert await ami.wait_connected(1.5)
+        assert time.monotonic() - started < 0.5
+        assert ami.extension_state("5050").status == 1
+        assert ami.device_state("Custom:5050") is None
+    finally:
+        await ami.close()
+
+
 async def test_state_cache_follows_events(server, client):
     server.set_extension_state("5051", 8)
     await eventually(lambda: client.extension_state("5051").status == 8)

@@ -7,7 +7,7 @@ Nothing registers itself on import; this table is the whole list.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,9 @@ class ModuleSpec:
     build: Callable[[Any, Services], Handler]
     failure: Callable[[Any], Destination | None] = lambda item: item.failure
     route_code: Callable[[Any], str] = lambda item: item.code
+    # Background work (auto-dialler, AMI event listeners): coroutines run
+    # by `serve` for the module's configured instances, restarted on reload.
+    workers: Callable[[list[Any], Services], list[Coroutine[Any, Any, None]]] | None = None
 
 
 def module_specs() -> tuple[ModuleSpec, ...]:
@@ -48,4 +51,13 @@ def template_modules(config) -> list[dict[str, Any]]:
         items = getattr(config.file, spec.section)
         if items:
             out.append({"kind": spec.kind, "template": spec.template, "instances": items})
+    return out
+
+
+def start_workers(services: Services) -> list[Coroutine[Any, Any, None]]:
+    out: list[Coroutine[Any, Any, None]] = []
+    for spec in module_specs():
+        items = getattr(services.config.file, spec.section)
+        if spec.workers is not None and items:
+            out.extend(spec.workers(items, services))
     return out

@@ -292,9 +292,7 @@ def encode_message(fields: Mapping[str, object] | Iterable[tuple[str, object]]) 
 # --- recordings -----------------------------------------------------------
 
 
-def parse_stream(
-    data: bytes, role: Role | str = Role.CLIENT
-) -> tuple[str | None, list[AmiMessage]]:
+def parse_stream(data: bytes, role: Role | str = Role.CLIENT) -> tuple[str | None, list[AmiMessage]]:
     """Parse a complete byte stream: (greeting version or None, messages)."""
     parser = AmiParser(role, max_message_size=len(data) + 1)
     parser.receive_data(data)

@@ -159,6 +159,7 @@ class FakeAmiServer:
         self.successful_logins = 0
         self.missing_extensions: set[tuple[str, str | None]] = set()
         self.originate_reason = 4  # 4 = answered; anything else -> Failure
+        self.refused_actions: set[str] = set()  # answered "Permission denied" (any case)
         self.originate_delay = 0.0
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
@@ -305,7 +306,7 @@ class FakeAmiServer:
         self,
         name: str,
         count: int = 1,
-        timeout: float = 2.0,  # noqa: ASYNC109 - a test helper with its own deadline
+        timeout: float = 2.0,
     ) -> list[AmiMessage]:
         """Wait until ``count`` actions named ``name`` have arrived."""
         async with asyncio.timeout(timeout):
@@ -342,17 +343,15 @@ class FakeAmiServer:
         self._action_seen.set()
         name = (action.get("Action") or "").lower()
         action_id = action.action_id
+        refused = name in {a.lower() for a in self.refused_actions}
         if not name:
             session.send(_response("Error", action_id, "Missing action in request"))
-        elif not session.logged_in and name not in ("login", "logoff"):
+        elif refused or (not session.logged_in and name not in ("login", "logoff")):
             session.send(_response("Error", action_id, "Permission denied"))
         elif name in self._handlers:
             self._handlers[name](session, action)
         else:
-            text = (
-                f"Invalid/unknown command: {action['Action']}. "
-                "Use Action: ListCommands to show available commands."
-            )
+            text = f"Invalid/unknown command: {action['Action']}. Use Action: ListCommands to show available commands."
             session.send(_response("Error", action_id, text))
 
     # --- actions -----------------------------------------------------------

@@ -107,8 +107,7 @@ class Rule:
             found.append(f"area {self.area} is not an area code of +{ctx.country_code}")
         if self.type == "city" and self.area != ctx.area_code:
             found.append(
-                f"type city means area {ctx.area_code} (the PBX's own); "
-                f"with area {self.area} it never matches"
+                f"type city means area {ctx.area_code} (the PBX's own); with area {self.area} it never matches"
             )
         if self.type == "intercity" and self.area == ctx.area_code:
             found.append(f"type intercity excludes the PBX's own area {ctx.area_code}")
@@ -156,18 +155,18 @@ class RuleSet:
             else:
                 scanned.append(rank)
 
-        # Bucket entries carry the bound matcher to save attribute lookups
-        # on the hot path; each bucket is in rank order already.
+        # Bucket entries carry the compiled regex's bound fullmatch (only
+        # exact patterns have none, and they live in _exact) to keep the hot
+        # path free of attribute lookups; each bucket is in rank order.
         self._buckets = {
             target: {
-                prefix: tuple((rank, self.rules[rank].pattern.matches_subject) for rank in ranks)
+                prefix: tuple((rank, self.rules[rank].pattern.regex.fullmatch) for rank in ranks)
                 for prefix, ranks in by_prefix.items()
             }
             for target, by_prefix in buckets.items()
         }
         self._prefix_lengths = {
-            target: tuple(sorted({len(prefix) for prefix in by_prefix}))
-            for target, by_prefix in buckets.items()
+            target: tuple(sorted({len(prefix) for prefix in by_prefix})) for target, by_prefix in buckets.items()
         }
         self._scanned = tuple((rank, self.rules[rank].matches) for rank in scanned)
 
@@ -178,11 +177,7 @@ class RuleSet:
         """How many rules each part of the index holds (for ``check``)."""
         return {
             "exact": sum(len(by_subject) for by_subject in self._exact.values()),
-            "prefixed": sum(
-                len(entries)
-                for by_prefix in self._buckets.values()
-                for entries in by_prefix.values()
-            ),
+            "prefixed": sum(len(entries) for by_prefix in self._buckets.values() for entries in by_prefix.values()),
             "scanned": len(self._scanned),
         }
 
@@ -196,16 +191,17 @@ class RuleSet:
             if rank is not None and rank < best:
                 best = rank
             buckets = self._buckets[target]
+            size = len(subject)
             for length in self._prefix_lengths[target]:
-                if length > len(subject):
+                if length > size:
                     break
                 entries = buckets.get(subject[:length])
                 if entries is None:
                     continue
-                for rank, matches_subject in entries:
+                for rank, fullmatch in entries:
                     if rank >= best:
                         break
-                    if matches_subject(subject):
+                    if fullmatch(subject) is not None:
                         best = rank
                         break
         for rank, matches in self._scanned:
