@@ -77,10 +77,16 @@ class Application:
     embedded: EmbeddedRedis | None
     ami: object | None
     workers: list[asyncio.Task[None]] = field(default_factory=list)
+    background: bool = True
 
     @classmethod
     async def start(
-        cls, config: Config, *, listen: tuple[str, int] | None = None, reuse_port: bool = False
+        cls,
+        config: Config,
+        *,
+        listen: tuple[str, int] | None = None,
+        reuse_port: bool = False,
+        background: bool = True,
     ) -> Application:
         store, embedded = await asyncio.to_thread(store_from_config, config)
         if not await store.ping():
@@ -93,11 +99,13 @@ class Application:
         server = AgiServer(build_state(config, store, ami))
         host, port = listen or split_host_port(config.agi.listen)
         await server.start(host, port, reuse_port=reuse_port)
-        app = cls(config.path, config, server, store, embedded, ami)
+        app = cls(config.path, config, server, store, embedded, ami, background=background)
         app._start_workers(server.state.services)
         return app
 
     def _start_workers(self, services: Services) -> None:
+        if not self.background:
+            return
         for coro in start_workers(services):
             task = asyncio.get_running_loop().create_task(coro)
             task.add_done_callback(_log_worker_end)
@@ -151,10 +159,20 @@ class Application:
             await asyncio.to_thread(self.embedded.stop)
 
 
-async def serve(config_path: Path, *, listen: tuple[str, int] | None = None) -> None:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads."""
+async def serve(
+    config_path: Path,
+    *,
+    listen: tuple[str, int] | None = None,
+    reuse_port: bool = False,
+    background: bool = True,
+) -> None:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads.
+
+    ``background=False`` skips the modules' background workers (used by
+    the extra processes of ``serve --workers N``: one process runs them).
+    """
     config = load_config(config_path)
-    app = await Application.start(config, listen=listen)
+    app = await Application.start(config, listen=listen, reuse_port=reuse_port, background=background)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -178,3 +196,50 @@ def _log_worker_end(task: asyncio.Task[None]) -> None:
     exc = task.exception()
     if exc is not None:
         log.error("background worker %s stopped: %r", task.get_name(), exc)
+
+
+def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] | None = None,
+                    run=asyncio.run) -> int:
+    """``serve --workers N``: N processes share the listening port
+    (SO_REUSEPORT, the kernel spreads connections) and one embedded Redis.
+
+    The parent starts the embedded Redis, forks the workers, forwards
+    SIGTERM/SIGINT/SIGHUP to them and waits. Only worker 0 runs the modules'
+    background workers (auto-dialler, AMI listeners). Returns the exit code.
+    """
+    import os
+
+    config = load_config(config_path)
+    embedded = None
+    if not config.redis.url:
+        embedded = EmbeddedRedis(config.data_dir)
+        embedded.start()
+    children: list[int] = []
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:  # worker process
+            code = 0
+            try:
+                run(serve(config_path, listen=listen, reuse_port=True, background=index == 0))
+            except BaseException:  # noqa: BLE001 - report and exit the child, never return into the parent's code
+                log.exception("worker %d failed", index)
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    log.info("started %d worker processes: %s", workers, " ".join(map(str, children)))
+
+    def forward(signum, _frame):
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    status = 0
+    for child in children:
+        _, code = os.waitpid(child, 0)
+        status = status or os.waitstatus_to_exitcode(code)
+    if embedded is not None:
+        embedded.stop()
+    return status

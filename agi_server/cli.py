@@ -64,9 +64,12 @@ def main() -> None:
 @main.command()
 @config_option
 @click.option("--listen", help="HOST:PORT to listen on instead of agi.listen.")
-def serve(config_path: Path, listen: str | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes sharing the port (SO_REUSEPORT); e.g. one per core.")
+def serve(config_path: Path, listen: str | None, workers: int) -> None:
     """Run the FastAGI server (embedded Redis when redis.url is empty)."""
     from .app import serve as run
+    from .app import serve_processes
     from .config import split_host_port
 
     config = _load(config_path)
@@ -78,6 +81,8 @@ def serve(config_path: Path, listen: str | None) -> None:
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
+    if workers > 1:
+        raise SystemExit(serve_processes(config_path, workers, listen=address, run=runner))
     runner(run(config_path, listen=address))
 
 

@@ -10,14 +10,12 @@ Caller IDs are a realistic mix of shapes and kinds.  Each is timed
 normalisation excluded (``RuleSet.decide`` on a ready CallerNumber), with
 uncached normalisation included (every caller new), and with the cached
 ``Normaliser`` (callers who rang before).  Per-decision times include the
-~50 ns of the timer itself.  The rule sets are frozen out of the garbage
-collector after load (``gc.freeze()``) unless ``--no-freeze`` is given.
+~50 ns of the timer itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import statistics
 import sys
@@ -197,7 +195,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--callers", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--no-freeze", dest="freeze", action="store_false", help="skip gc.freeze() after load")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -212,12 +209,6 @@ def main(argv: list[str] | None = None) -> None:
         f"indexing {indexed - compiled:.2f} s"
     )
     callers = caller_mix(rng, args.callers, known)
-    if args.freeze:
-        # What the server should do after loading its config: move the
-        # long-lived rule objects out of the collector's way, so full
-        # collections triggered by per-call garbage do not walk 100k rules.
-        gc.collect()
-        gc.freeze()
     winners = {"exact number": 0, "pattern": 0, "type rule": 0}
     for raw in callers:
         rule = large.decide(normalise(raw, CTX)).rule  # the final "any" always matches

@@ -382,9 +382,7 @@ def test_describe_landline():
 
 
 def test_describe_other_kinds():
-    assert describe(normalise(IRANCELL, TEHRAN)) == (
-        "+989351234567: mobile, irancell by original allocation"
-    )
+    assert describe(normalise(IRANCELL, TEHRAN)) == ("+989351234567: mobile, irancell by original allocation")
     assert "anonymous" in describe(normalise(WITHHELD, TEHRAN))
     assert "international" in describe(normalise(FOREIGN, TEHRAN))
     assert "not a valid number" in describe(normalise("09421234567", TEHRAN))

@@ -226,11 +226,9 @@ def test_explain_without_a_winner_lists_every_rule(spec_rules):
 
 def test_label():
     assert pattern_rule(3, "+9841________", "queue:support", 2).label() == (
-        "order 3 (item 2): pattern +9841________ -> queue:support"
+        "order 3 (item 3): pattern +9841________ -> queue:support"
     )
-    assert Rule(1, "q", type="landline", area="41").label() == (
-        "order 1 (item 0): type landline area 41 -> q"
-    )
+    assert Rule(1, "q", type="landline", area="41").label() == ("order 1 (item 1): type landline area 41 -> q")
 
 
 # --- scale: the index must equal the brute-force scan ------------------------
@@ -259,9 +257,7 @@ def _mobile(rng):
 def test_many_exact_numbers_and_prefixes_agree_with_brute_force():
     rng = random.Random(7)
     numbers = {_mobile(rng) for _ in range(3000)}
-    rule_list = [
-        pattern_rule(rng.randint(0, 50), n, f"exact:{i}", i) for i, n in enumerate(sorted(numbers))
-    ]
+    rule_list = [pattern_rule(rng.randint(0, 50), n, f"exact:{i}", i) for i, n in enumerate(sorted(numbers))]
     base = len(rule_list)
     for j in range(300):
         prefix = _mobile(rng)[: rng.randint(4, 8)]
@@ -321,10 +317,7 @@ def pattern_texts(draw, subject):
         return "_" + national
     if syntax == "e164" and e164:
         head = e164[: max(2, min(cut, len(e164)))]
-        tail = "".join(
-            draw(st.sampled_from([c, "_"])) if draw(st.booleans()) else "_"
-            for c in e164[len(head) :]
-        )
+        tail = "".join(draw(st.sampled_from([c, "_"])) if draw(st.booleans()) else "_" for c in e164[len(head) :])
         return head + tail
     if syntax == "regex" and e164:
         tail = draw(st.sampled_from([r"\d*", r"\d+", ""]))

@@ -54,7 +54,7 @@ async def test_transcript_shaped_session_on_the_example_config(app):
 async def test_health_route_reports_redis_and_ami(app):
     host, port = app.server.address
     result = await place_call(host, port, CallScript(script="health"))
-    assert result.var(chanvars.HEALTH) == "OK redis=up ami=off"
+    assert result.var(chanvars.HEALTH) == f"OK redis=up ami=off pid={os.getpid()}"
     assert result.var(chanvars.DONE) == "1"
 
 
@@ -187,7 +187,7 @@ async def test_redis_down_routing_still_works_within_a_second(tmp_path):
         result = await place_call(host, port, CallScript(callerid="09351234567"))
         assert result.var(chanvars.DEST) == "ext-queues,sales,1"
         health = await place_call(host, port, CallScript(script="health"))
-        assert health.var(chanvars.HEALTH) == "OK redis=down ami=off"
+        assert health.var(chanvars.HEALTH) == f"OK redis=down ami=off pid={os.getpid()}"
         assert time.monotonic() - started < 1.5
 
 
@@ -262,7 +262,7 @@ async def test_serve_command_signals(tmp_path):
             if result.agistatus != "FAILURE":
                 break
             await asyncio.sleep(0.05)
-        assert result.var(chanvars.HEALTH) == "OK redis=up ami=off"
+        assert result.var(chanvars.HEALTH) == f"OK redis=up ami=off pid={proc.pid}"
         cfg.write_text("pbx: [broken\n")
         proc.send_signal(signal.SIGHUP)
         await asyncio.sleep(0.3)
@@ -275,6 +275,38 @@ async def test_serve_command_signals(tmp_path):
         assert "reload refused" in log
         assert "stopped" in log
         assert (tmp_path / "var" / "appendonly.aof").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def test_serve_workers_share_the_port(tmp_path):
+    """`serve --workers 2`: two processes answer on one port, one Redis."""
+    port = _free_port()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(example_text().replace("127.0.0.1:4573", f"127.0.0.1:{port}"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "serve", "-c", str(cfg), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        pids = set()
+        for _ in range(400):
+            result = await place_call("127.0.0.1", port, CallScript(script="health"))
+            status = result.var(chanvars.HEALTH)
+            if status:
+                assert status.startswith("OK redis=up")
+                pids.add(status.rsplit("pid=", 1)[1])
+                if len(pids) == 2:
+                    break
+            else:
+                await asyncio.sleep(0.05)
+        assert len(pids) == 2, pids
+        assert str(proc.pid) not in pids  # the parent only supervises
+        proc.send_signal(signal.SIGTERM)
+        output = await asyncio.to_thread(proc.communicate, timeout=20)
+        assert proc.returncode == 0, output[0].decode()
     finally:
         if proc.poll() is None:
             proc.kill()

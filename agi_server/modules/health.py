@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .. import chanvars
 from ..destinations import Destination
 from ..routing import Call, Outcome, Route, Services
@@ -14,7 +16,7 @@ async def health_status(services: Services) -> str:
         ami_state = "off"
     else:
         ami_state = "up" if ami.connected else "down"
-    return f"OK redis={store} ami={ami_state}"
+    return f"OK redis={store} ami={ami_state} pid={os.getpid()}"
 
 
 def route(services: Services) -> Route:

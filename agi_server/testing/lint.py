@@ -54,7 +54,8 @@ def write_lint_tree(directory: Path, snippet: str, stubs: list[str], extra_files
         (directory / name).write_text(text, encoding="utf-8")
     lines = ["[general]", "static=yes", "writeprotect=no", "", "[globals]", ""]
     for ctx in stubs:
-        lines += [f"[{ctx}]", "exten => _X.,1,NoOp(stub of a PBX context)",
+        lines += [f"[{ctx}]", "exten => s,1,NoOp(stub of a PBX context)", " same => n,Hangup()",
+                  "exten => _X.,1,NoOp(stub of a PBX context)",
                   " same => n,Hangup()", "exten => _[a-z].,1,NoOp(stub)", " same => n,Hangup()", ""]
     lines += ["#include agi-server.conf", ""]
     conf = directory / "extensions.conf"

@@ -58,9 +58,7 @@ _OPERATOR_TYPES = frozenset(_OPERATOR_NAMES.values())
 
 # What trunks and phones send when the caller ID is withheld or missing,
 # compared lower-cased after stripping quotes and angle brackets.
-_WITHHELD = frozenset(
-    {"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable", "blocked"}
-)
+_WITHHELD = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable", "blocked"})
 
 # Persian and Arabic-Indic digits, in case a caller ID was typed by a person.
 _DIGIT_MAP = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
@@ -188,7 +186,7 @@ class Normaliser:
 def _readings(cleaned: str, ctx: NumberContext):
     """Yield the plausible phonenumbers readings of a cleaned caller ID."""
     if cleaned.startswith("+"):
-        yield from _parse("+" + cleaned[1:], None)
+        yield from _parse(cleaned, None)
         return
     yield from _domestic_readings(cleaned, ctx)
     exit_code = ctx.exit_code
@@ -273,9 +271,7 @@ def _international_prefix(region: str) -> str:
 # --- classification ---------------------------------------------------------
 
 
-def _classify(
-    raw: str, number: phonenumbers.PhoneNumber, valid: bool, ctx: NumberContext
-) -> CallerNumber:
+def _classify(raw: str, number: phonenumbers.PhoneNumber, valid: bool, ctx: NumberContext) -> CallerNumber:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     nsn = phonenumbers.national_significant_number(number)
     domestic = str(number.country_code) == ctx.country_code
@@ -418,10 +414,7 @@ def _what(number: CallerNumber) -> str:
     if kind == "landline":
         where = f" ({number.region_name})" if number.region_name else ""
         city = "city" if number.is_city else "intercity"
-        return (
-            f"landline in area {number.area}{where}, "
-            f"{city} for a PBX in area {number.context.area_code}"
-        )
+        return f"landline in area {number.area}{where}, {city} for a PBX in area {number.context.area_code}"
     if kind == "international":
         where = f" ({number.region_name})" if number.region_name else ""
         validity = "" if number.valid else ", not a valid number there"

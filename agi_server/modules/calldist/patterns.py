@@ -253,9 +253,7 @@ def _asterisk_class(text: str, start: int) -> tuple[str, int]:
         if char == "[":
             raise PatternError("'[' inside a character class", position, text)
         if not (char.isascii() and char.isdigit()):
-            raise PatternError(
-                f"{char!r} in a character class (only digits and ranges)", position, text
-            )
+            raise PatternError(f"{char!r} in a character class (only digits and ranges)", position, text)
         if text[position + 1] == "-":
             end = position + 2
             if end >= close or not (text[end].isascii() and text[end].isdigit()):
@@ -279,8 +277,7 @@ def _compile_number(text: str, ctx: NumberContext) -> Pattern:
             elif char == "_":
                 hint = "; E.164 patterns start with '+'"
             raise PatternError(
-                f"{char!r} in a plain number (a pattern starts with '+', '_', "
-                f"'regex:' or is digits only){hint}",
+                f"{char!r} in a plain number (a pattern starts with '+', '_', 'regex:' or is digits only){hint}",
                 position,
                 text,
             )

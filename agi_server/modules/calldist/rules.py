@@ -90,12 +90,13 @@ class Rule:
         return explain_type(number, self.type, self.area)
 
     def label(self) -> str:
-        """``order 3 (item 2): pattern +9841________ -> queue:support``."""
+        """``order 3 (item 3): pattern +9841________ -> queue:support``; the
+        item number counts from 1, as an admin counts the items of the list."""
         if self.pattern is not None:
             what = f"pattern {self.pattern.text}"
         else:
             what = f"type {self.type}" + (f" area {self.area}" if self.area else "")
-        return f"order {self.order} (item {self.index}): {what} -> {self.destination}"
+        return f"order {self.order} (item {self.index + 1}): {what} -> {self.destination}"
 
     def problems(self, ctx: NumberContext) -> list[str]:
         """Load-time warnings that need the PBX context: rules that can

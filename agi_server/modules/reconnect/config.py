@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field, field_validator
@@ -27,6 +28,20 @@ class Expiry:
             return f"until {self.until[0]:02d}:{self.until[1]:02d}"
         return f"{self.seconds:g}s"
 
+    def seconds_from(self, now: datetime) -> float:
+        """How long a link recorded at ``now`` (local time) is kept.
+
+        ``until 18:00`` means today at 18:00, or tomorrow at 18:00 when
+        that moment has passed, so never more than 24 hours.
+        """
+        if self.until is None:
+            return float(self.seconds or 0.0)
+        hour, minute = self.until
+        end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if end <= now:
+            end += timedelta(days=1)
+        return min((end - now).total_seconds(), float(MAX_EXPIRY))
+
 
 def _parse_expiry(value: object) -> Expiry:
     if isinstance(value, Expiry):
@@ -46,6 +61,11 @@ def _parse_expiry(value: object) -> Expiry:
 
 ExpiryField = Annotated[Expiry, BeforeValidator(_parse_expiry)]
 
+# How the dialplan rings the remembered operator; {exten} is the operator.
+# Conservative characters: the string is written into Dial() as is.
+_DIAL = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,19}/[A-Za-z0-9_.@/+-]*\{exten\}[A-Za-z0-9_.@/+-]*")
+MAX_RING_TIMEOUT = 300.0
+
 
 class OperatorReconnect(Section):
     code: Code
@@ -56,6 +76,31 @@ class OperatorReconnect(Section):
     ring_timeout: Duration = 20.0
     failure: DestinationField
     prompts: dict[str, str] = Field(default_factory=dict)
+    # Ring the operator's phone itself: no voicemail or follow-me can
+    # "answer" for them, so a missed ring really goes on to `failure`.
+    dial: str = "PJSIP/{exten}"
+    # Play the "connecting you to your operator" prompt before ringing.
+    announce: bool = False
+
+    @field_validator("ring_timeout")
+    @classmethod
+    def _ring_timeout(cls, value: float) -> float:
+        if not 1 <= value <= MAX_RING_TIMEOUT:
+            raise ValueError(f"ring_timeout is between 1s and {MAX_RING_TIMEOUT:g}s")
+        return value
+
+    @field_validator("dial")
+    @classmethod
+    def _dial(cls, value: str) -> str:
+        if not _DIAL.fullmatch(value) or value.count("{exten}") != 1:
+            raise ValueError(
+                "dial is a channel with {exten} for the operator, e.g. 'PJSIP/{exten}' "
+                "or 'Local/{exten}@from-queue/n'"
+            )
+        return value
+
+    def dial_string(self, exten: str) -> str:
+        return self.dial.replace("{exten}", exten)
 
     @field_validator("target")
     @classmethod

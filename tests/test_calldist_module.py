@@ -1,0 +1,213 @@
+"""Call distribution end to end: the fake Asterisk calls the real server,
+and the generated dialplan is walked the way Asterisk would walk it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from agi_server import chanvars
+from agi_server.cli import main
+from agi_server.dialplan import render_dialplan
+from agi_server.testing.agi_client import CallScript, place_call
+from agi_server.testing.controller import config_for_test, running_server
+from agi_server.testing.dialplan_runner import evaluate, run_context
+from agi_server.testing.lint import run_asterisklint, stub_contexts, write_lint_tree
+from helpers import EXAMPLE
+
+RULES = """
+pbx: {country_code: "98", area_code: "21", exit_code: "9"}
+agi: {listen: "127.0.0.1:4573", url: "agi://127.0.0.1:PORT"}
+data_dir: ./var
+call_distributions:
+  - code: "700"
+    name: Every type and pattern
+    next: "queue:support"
+    failure: "queue:fallback"
+    items:
+      - {order: 1, pattern: "+989121111111", destination: "extension:101"}   # exact VIP number
+      - {order: 2, pattern: "_0935XXXXXXX", destination: "extension:102"}    # Asterisk pattern
+      - {order: 3, pattern: "regex:\\\\+98913\\\\d{7}", destination: "extension:103"}
+      - {order: 4, pattern: "+9841________", destination: "extension:104"}  # the seed's form
+      - {order: 5, type: anonymous, destination: "extension:105"}
+      - {order: 6, type: city, destination: "extension:106"}
+      - {order: 7, type: irancell, destination: "extension:107"}
+      - {order: 8, type: rightel, destination: "extension:108"}
+      - {order: 9, type: mci, destination: "extension:109"}
+      - {order: 10, type: intercity, area: "31", destination: "extension:110"}
+      - {order: 11, type: landline, destination: "extension:111"}
+      - {order: 12, type: international, destination: "extension:112"}
+  - code: "701"
+    name: Ties and gaps
+    next: hangup
+    failure: hangup
+    items:
+      - {order: 50, type: mobile, destination: "queue:second-in-list"}
+      - {order: 7, type: any, destination: "queue:lowest-order"}
+      - {order: 7, type: mobile, destination: "queue:same-order-later"}
+  - code: "702"
+    name: Nothing matches
+    next: hangup
+    failure: "ivr:3"
+    items:
+      - {order: 1, type: international, destination: "queue:foreign"}
+"""
+
+
+@pytest.fixture
+async def app(tmp_path):
+    config = config_for_test(RULES.replace("PORT", "4573"), tmp_path)
+    async with running_server(config) as application:
+        yield application
+
+
+async def route(app, caller: str, code: str = "700") -> tuple[str | None, str | None]:
+    host, port = app.server.address
+    result = await place_call(host, port, CallScript(script=f"calldist/{code}", callerid=caller))
+    assert result.var(chanvars.DONE) == "1"
+    return result.var(chanvars.DEST), result.var(chanvars.CALLDIST_ITEM)
+
+
+@pytest.mark.parametrize(
+    ("caller", "dest", "item"),
+    [
+        ("09121111111", "from-internal,101,1", "1"),  # exact number beats the mci type
+        ("+989121111111", "from-internal,101,1", "1"),
+        ("09351234567", "from-internal,102,1", "2"),  # Asterisk pattern on the national form
+        ("00989131234567", "from-internal,103,1", "3"),  # regex on E.164
+        ("04112345678", "from-internal,104,1", "4"),  # +9841________ (Tabriz)
+        ("984112345678", "from-internal,104,1", "4"),
+        ("anonymous", "from-internal,105,1", "5"),
+        ("", "from-internal,105,1", "5"),
+        ("Restricted", "from-internal,105,1", "5"),
+        ("88776655", "from-internal,106,1", "6"),  # local number: city
+        ("02188776655", "from-internal,106,1", "6"),
+        ("902188776655", "from-internal,106,1", "6"),  # with the exit code
+        ("09391234567", "from-internal,107,1", "7"),  # irancell
+        ("09201234567", "from-internal,108,1", "8"),  # rightel
+        ("09191234567", "from-internal,109,1", "9"),  # mci
+        ("03132345678", "from-internal,110,1", "10"),  # intercity in area 31 (Isfahan)
+        ("05138123456", "from-internal,111,1", "11"),  # landline elsewhere
+        ("+442079460000", "from-internal,112,1", "12"),  # international
+    ],
+)
+async def test_each_type_and_pattern(app, caller, dest, item):
+    assert await route(app, caller) == (dest, item)
+
+
+async def test_order_ties_break_by_position_and_gaps_are_fine(app):
+    assert await route(app, "09121234567", "701") == ("ext-queues,lowest-order,1", "2")
+    assert await route(app, "02188776655", "701") == ("ext-queues,lowest-order,1", "2")
+
+
+async def test_no_match_goes_to_the_failure_destination(app):
+    assert await route(app, "09121234567", "702") == ("ivr-3,s,1", "")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ['"; EXEC System(rm -rf /)', "0912\n agi_network_script: x", "۰۹۱۲۱۲۳۴۵۶۷" * 30, "%s%n", "\x1b[31m"],
+)
+async def test_hostile_caller_ids_are_routed_safely(app, hostile):
+    host, port = app.server.address
+    result = await place_call(host, port, CallScript(script="calldist/700", callerid=hostile.replace("\n", " ")))
+    assert result.var(chanvars.DONE) == "1"
+    e164 = result.var(chanvars.CALLER_E164)
+    assert e164 == "" or (e164.startswith("+") and e164[1:].isdigit())
+    assert not any("System" in c or "\x1b" in c for c in result.commands)
+
+
+async def test_routing_works_with_redis_down(tmp_path):
+    text = RULES.replace("data_dir: ./var", "data_dir: ./var\nredis: {url: 'redis://127.0.0.1:1/0'}")
+    async with running_server(config_for_test(text, tmp_path)) as app:
+        started = time.monotonic()
+        assert await route(app, "09391234567") == ("from-internal,107,1", "7")
+        assert time.monotonic() - started < 1.0
+
+
+# --- the generated dialplan, walked like Asterisk -------------------------
+
+
+async def test_dialplan_rings_the_chosen_extension_then_continues_at_next(app):
+    host, port = app.server.address
+    config = app.config
+    snippet = render_dialplan(config).replace("agi://127.0.0.1:4573", f"agi://{host}:{port}")
+    run = await run_context(snippet, "agi-calldist-700", call=CallScript(callerid="09391234567"))
+    assert run.rang == [("Dial", "Local/107@from-internal,30")]
+    assert (run.ended, run.target) == ("goto", "ext-queues,support,1")  # next
+
+
+async def test_dialplan_rings_a_queue(app):
+    host, port = app.server.address
+    snippet = render_dialplan(app.config).replace("agi://127.0.0.1:4573", f"agi://{host}:{port}")
+    run = await run_context(snippet, "agi-calldist-701", call=CallScript(callerid="09121234567"))
+    assert run.rang == [("Queue", "lowest-order")]
+    assert run.target == "agi-hangup,s,1" or run.ended == "hangup"
+
+
+async def test_dialplan_falls_back_when_the_server_is_down(tmp_path):
+    config = config_for_test(RULES.replace("PORT", "1"), tmp_path)  # nothing listens on port 1
+    run = await run_context(render_dialplan(config), "agi-calldist-700", call=CallScript(callerid="09391234567"))
+    assert run.variables["AGISTATUS"] == "FAILURE"
+    assert (run.ended, run.target) == ("goto", "ext-queues,fallback,1")
+    assert run.rang == []
+
+
+async def test_dialplan_falls_back_when_the_server_closes_without_deciding(tmp_path):
+    """A crash after accepting: Asterisk says SUCCESS, the marker says no."""
+
+    async def crash(reader, writer):
+        await reader.readuntil(b"\n\n")
+        writer.close()
+
+    server = await asyncio.start_server(crash, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = config_for_test(RULES.replace("PORT", str(port)), tmp_path)
+    async with server:
+        run = await run_context(render_dialplan(config), "agi-calldist-700",
+                                call=CallScript(callerid="09391234567"), variables={chanvars.DONE: "1"})
+    assert run.variables["AGISTATUS"] == "SUCCESS"
+    assert (run.ended, run.target) == ("goto", "ext-queues,fallback,1")
+
+
+def test_runner_expression_evaluator():
+    assert evaluate('"SUCCESS" != "SUCCESS" | "1" != "1"') == "0"
+    assert evaluate('"FAILURE" != "SUCCESS" | "" != "1"') == "1"
+    assert evaluate('"a" = "a" & ("b" = "c" | "d" = "d")') == "1"
+
+
+def test_rendered_rules_pass_asterisklint(tmp_path):
+    config = config_for_test(RULES.replace("PORT", "4573"), tmp_path / "cfg")
+    result = run_asterisklint(write_lint_tree(tmp_path / "lint", render_dialplan(config), stub_contexts(config)))
+    assert result.ok, result.output
+
+
+# --- agi-server route ---------------------------------------------------------
+
+
+def test_route_command_explains_a_match():
+    result = CliRunner().invoke(main, ["route", "-c", str(EXAMPLE), "--caller", "04112345678"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "+984112345678" in out
+    assert "landline in area 41" in out
+    assert "MATCH order 3" in out
+    assert "queue:support" in out
+    assert "no    order 1" in out  # the rules checked before, and why not
+
+
+def test_route_command_explains_no_match(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(RULES)
+    result = CliRunner().invoke(main, ["route", "-c", str(cfg), "--caller", "09121234567", "--code", "702"])
+    assert result.exit_code == 0, result.output
+    assert "no item matched: failure destination ivr:3" in result.output
+
+
+def test_route_command_unknown_code():
+    result = CliRunner().invoke(main, ["route", "-c", str(EXAMPLE), "--caller", "1", "--code", "999"])
+    assert result.exit_code == 1
+    assert "no call distribution with code '999'" in result.output
