@@ -221,7 +221,7 @@ def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] 
             code = 0
             try:
                 run(serve(config_path, listen=listen, reuse_port=True, background=index == 0))
-            except BaseException:  # noqa: BLE001 - report and exit the child, never return into the parent's code
+            except BaseException:  # report and exit the child; never return into the parent's code
                 log.exception("worker %d failed", index)
                 code = 1
             finally:

@@ -222,9 +222,23 @@ def reconnect() -> None:
 @reconnect.command("show")
 @config_option
 @click.argument("number")
-def reconnect_show(config_path: Path, number: str) -> None:
+@click.option("--code", help="Reconnect module code (default: every one).")
+def reconnect_show(config_path: Path, number: str, code: str | None) -> None:
     """The remembered operator of NUMBER and the time left."""
-    _not_yet("reconnect show")
+    from .modules.reconnect.admin import show
+
+    click.echo(show(_load(config_path), number, code))
+
+
+@reconnect.command("forget")
+@config_option
+@click.argument("number")
+@click.option("--code", help="Reconnect module code (default: every one).")
+def reconnect_forget(config_path: Path, number: str, code: str | None) -> None:
+    """Forget NUMBER's remembered operator: their next call goes to the failure destination."""
+    from .modules.reconnect.admin import forget
+
+    click.echo(forget(_load(config_path), number, code))
 
 
 def _spy_command(mode: str):

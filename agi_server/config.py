@@ -351,7 +351,24 @@ def cross_check(file: ConfigFile) -> list[Problem]:
                         "(list them here, or define a department of the same name)",
                     )
                 )
+    from .modules.calldist.numbers import NumberContext
+    from .modules.calldist.rules import Rule
     from .prompts import PROMPT_SECTIONS, unknown_prompt_keys
+
+    try:
+        ctx = NumberContext(file.pbx.country_code, file.pbx.area_code, file.pbx.exit_code)
+    except ValueError as exc:
+        problems.append(Problem("pbx.country_code", file.pbx.country_code, str(exc)))
+        ctx = None
+    for i, dist in enumerate(file.call_distributions):
+        for j, item in enumerate(dist.items):
+            if ctx is None or item.type is None or item.area is None:
+                continue
+            rule = Rule(order=item.order, destination=str(item.destination), type=item.type, area=item.area, index=j)
+            for reason in rule.problems(ctx):
+                problems.append(
+                    Problem(f"call_distributions[{i}](code {dist.code}).items[{j}].area", item.area, reason)
+                )
 
     for kind, section in PROMPT_SECTIONS.items():
         for i, item in enumerate(getattr(file, section)):

@@ -145,3 +145,19 @@ def test_cli_check_missing_file(tmp_path):
     result = CliRunner().invoke(main, ["check", "-c", str(tmp_path / "none.yaml")])
     assert result.exit_code == 1
     assert "cannot read" in result.output
+
+
+def test_area_that_can_never_match_is_reported():
+    text = """
+call_distributions:
+  - code: "700"
+    name: A
+    next: hangup
+    failure: hangup
+    items:
+      - {order: 1, type: city, area: "41", destination: "queue:x"}
+      - {order: 2, type: landline, area: "999", destination: "queue:x"}
+"""
+    found = "\n".join(problems(text))
+    assert "items[0].area: type city means area 21" in found
+    assert "items[1].area: area 999 is not an area code of +98" in found

@@ -27,12 +27,17 @@ class ModuleSpec:
     # Background work (auto-dialler, AMI event listeners): coroutines run
     # by `serve` for the module's configured instances, restarted on reload.
     workers: Callable[[list[Any], Services], list[Coroutine[Any, Any, None]]] | None = None
+    # More routes of one instance besides `<kind>/<code>` (e.g. an answer
+    # hook `reconnect/900/answered`), each with its own failure destination.
+    extra_routes: Callable[[Any, Services], list[Route]] | None = None
 
 
 def module_specs() -> tuple[ModuleSpec, ...]:
     from .calldist import handler as calldist
+    from .help import handler as help_request
+    from .reconnect import handler as reconnect
 
-    return (calldist.SPEC,)
+    return (calldist.SPEC, reconnect.SPEC, help_request.SPEC)
 
 
 def build_routes(services: Services) -> RouteTable:
@@ -42,6 +47,8 @@ def build_routes(services: Services) -> RouteTable:
             routes.append(
                 Route(f"{spec.kind}/{spec.route_code(item)}", spec.build(item, services), spec.failure(item))
             )
+            if spec.extra_routes is not None:
+                routes.extend(spec.extra_routes(item, services))
     return RouteTable(routes)
 
 

@@ -236,13 +236,10 @@ def _is_full_length(number: phonenumbers.PhoneNumber) -> bool:
     return len(nsn) == _max_national_length(region)
 
 
-@functools.cache
 def _max_national_length(region: str) -> int:
-    # Metadata lookups are immutable, so caching them is safe and cheap.
     return max(phonenumbers.PhoneMetadata.metadata_for_region(region).general_desc.possible_length)
 
 
-@functools.cache
 def _local_length(region: str) -> int:
     """The usual length of a subscriber number dialled without area code.
 
@@ -254,12 +251,10 @@ def _local_length(region: str) -> int:
     return max(lengths, default=0)
 
 
-@functools.cache
 def _trunk_prefix(region: str) -> str:
     return phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix or ""
 
 
-@functools.cache
 def _international_prefix(region: str) -> str:
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
     for prefix in (meta.preferred_international_prefix, meta.international_prefix):

@@ -9,7 +9,15 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from ...config_types import Code, DestinationField, Duration, Extension, NonBlank, parse_duration
+from ...config_types import (
+    Code,
+    DestinationField,
+    Duration,
+    Extension,
+    NonBlank,
+    format_duration,
+    parse_duration,
+)
 from ...schema_base import Section
 
 MAX_EXPIRY = 24 * 3600
@@ -26,7 +34,7 @@ class Expiry:
     def __str__(self) -> str:
         if self.until is not None:
             return f"until {self.until[0]:02d}:{self.until[1]:02d}"
-        return f"{self.seconds:g}s"
+        return format_duration(self.seconds or 0)
 
     def seconds_from(self, now: datetime) -> float:
         """How long a link recorded at ``now`` (local time) is kept.

@@ -1,0 +1,98 @@
+"""``agi-server reconnect show|forget NUMBER``: the memory seen by an admin.
+
+Uses the same store as ``serve``: ``redis.url``, or the embedded Redis
+under ``data_dir`` (reused when ``serve`` runs, else started for the
+command and stopped after it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from ...config import Config
+from ...config_types import format_duration
+from ...errors import AgiServerError
+from ...logsafe import sanitize
+from ...store import Store, store_from_config
+from ..calldist.handler import number_context
+from ..calldist.numbers import normalise
+from .config import OperatorReconnect
+from .memory import Link, OperatorMemory
+
+T = TypeVar("T")
+
+
+def customer_number(config: Config, number: str) -> str:
+    """``number`` in E.164, as the module stores it; error if it is none."""
+    parsed = normalise(number, number_context(config))
+    if parsed.kind == "anonymous" or not parsed.e164:
+        raise AgiServerError(f"'{sanitize(number, 40)}' is not a customer phone number")
+    return parsed.e164
+
+
+def modules(config: Config, code: str | None) -> list[OperatorReconnect]:
+    items = list(config.operator_reconnects)
+    if not items:
+        raise AgiServerError("the config has no operator_reconnects")
+    if code is None:
+        return items
+    chosen = [item for item in items if item.code == code]
+    if not chosen:
+        known = ", ".join(item.code for item in items)
+        raise AgiServerError(f"no reconnect module with code {code!r} (known: {known})")
+    return chosen
+
+
+def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store, embedded = await asyncio.to_thread(store_from_config, config)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+            if embedded is not None:
+                # Stops only a Redis this command started, never serve's.
+                await asyncio.to_thread(embedded.stop)
+
+    return asyncio.run(run())
+
+
+def describe(item: OperatorReconnect, customer: str, link: Link | None) -> str:
+    head = f"reconnect {item.code} ({item.name}): {customer}"
+    if link is None:
+        return f"{head}: no operator remembered"
+    left = "no expiry" if link.seconds_left == float("inf") else f"{format_duration(link.seconds_left)} left"
+    when = datetime.fromtimestamp(link.at).astimezone().strftime("%Y-%m-%d %H:%M:%S") if link.at else "?"
+    return f"{head} -> operator {link.operator}, {left} (recorded {when} via {link.via}, call {link.call})"
+
+
+def show(config: Config, number: str, code: str | None = None) -> str:
+    customer = customer_number(config, number)
+    items = modules(config, code)
+
+    async def work(store: Store) -> str:
+        lines = []
+        for item in items:
+            link = await OperatorMemory(store, item.code).recall(customer, timeout=None)
+            lines.append(describe(item, customer, link))
+        return "\n".join(lines)
+
+    return with_store(config, work)
+
+
+def forget(config: Config, number: str, code: str | None = None) -> str:
+    customer = customer_number(config, number)
+    items = modules(config, code)
+
+    async def work(store: Store) -> str:
+        lines = []
+        for item in items:
+            removed = await OperatorMemory(store, item.code).forget(customer)
+            verdict = "forgot the remembered operator" if removed else "nothing remembered"
+            lines.append(f"reconnect {item.code} ({item.name}): {customer}: {verdict}")
+        return "\n".join(lines)
+
+    return with_store(config, work)

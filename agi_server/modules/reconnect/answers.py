@@ -1,0 +1,165 @@
+"""Recording answers: "customer X talked to operator 5050 in call L".
+
+Two sources report the same answer and both end in
+:meth:`AnswerRecorder.record`:
+
+- the dialplan's answer hook (``reconnect/<code>/answered``), run by
+  Queue's gosub or Dial's ``U()`` on the answering operator's channel;
+- AMI events: ``AgentConnect`` (a queue member answered; also for calls
+  that reached the queue without our dialplan) and, for extension targets,
+  ``DialEnd`` with ``DialStatus: ANSWER``.
+
+Only answers count (never ``AgentCalled``/``DialBegin``: ringing is not
+talking), only members of the module's target, only callers with a real
+phone number (anonymous callers and internal extensions are never
+recorded). The memory's per-call guard makes the second report a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from ...config import ConfigFile, member_extensions
+from ...errors import StoreUnavailable
+from ...logsafe import sanitize
+from ..calldist.numbers import Normaliser
+from .config import OperatorReconnect
+from .memory import OperatorMemory
+
+log = logging.getLogger(__name__)
+
+_EXTENSION = re.compile(r"[0-9]{1,20}")
+_DEVICE_SUFFIX = re.compile(r"-[0-9a-fA-F]+$")
+# Asterisk uniqueids/linkedids are "1795305165.14"; Originate may set any
+# ChannelId, so accept a conservative superset.
+_CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def operator_of(name: str | None) -> str | None:
+    """The extension behind a channel or queue interface name.
+
+    ``PJSIP/5050``, ``PJSIP/5050-0000001a``, ``Local/5050@from-queue/n``,
+    ``Local/5050@agents-00000008;1`` -> ``5050``; anything else -> None.
+    """
+    if not name:
+        return None
+    tech, sep, rest = name.partition("/")
+    if not sep or not tech:
+        return None
+    if tech.lower() == "local":
+        exten = rest.split("@", 1)[0]
+    else:
+        exten = _DEVICE_SUFFIX.sub("", rest.split("/", 1)[0].split(";", 1)[0])
+    return exten if _EXTENSION.fullmatch(exten) else None
+
+
+def target_members(item: OperatorReconnect, file: ConfigFile) -> frozenset[str]:
+    """Operators of the target: the extension itself, or the queue's members
+    (listed ones, else the department of the queue's name)."""
+    if item.target.kind == "extension":
+        return frozenset({item.target.value})
+    return frozenset(member_extensions(file, item.target.value, item.members))
+
+
+def call_id(value: str | None) -> str | None:
+    return value if value and _CALL_ID.fullmatch(value) else None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What became of one reported answer."""
+
+    status: str  # "recorded" (new link), "duplicate" (this call already did), "skipped"
+    reason: str
+    customer: str | None = None
+    operator: str | None = None
+
+    @property
+    def recorded(self) -> bool:
+        return self.status == "recorded"
+
+    @property
+    def on_record(self) -> bool:
+        """The link of this call is stored (now or by the other source)."""
+        return self.status in ("recorded", "duplicate")
+
+
+class AnswerRecorder:
+    """Records answers for one reconnect module."""
+
+    def __init__(
+        self,
+        item: OperatorReconnect,
+        members: frozenset[str],
+        memory: OperatorMemory,
+        normalise: Normaliser,
+        clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+    ) -> None:
+        self.item = item
+        self.members = members
+        self.memory = memory
+        self.normalise = normalise
+        self.clock = clock
+
+    @property
+    def code(self) -> str:
+        return self.item.code
+
+    async def record(self, caller_id: str | None, operator: str | None, call: str | None, via: str) -> Recorded:
+        """Raises StoreUnavailable when Redis is down."""
+        number = self.normalise(caller_id)
+        if number.kind == "anonymous" or not number.e164:
+            return Recorded("skipped", "not a customer number (anonymous or internal)")
+        if operator is None or operator not in self.members:
+            return Recorded("skipped", f"{sanitize(operator or '?', 24)} is not an operator of {self.item.target}",
+                            number.e164)
+        if call is None:
+            return Recorded("skipped", "no call id", number.e164, operator)
+        ttl = self.item.expiry.seconds_from(self.clock())
+        written = await self.memory.remember(number.e164, operator, call, via, ttl)
+        if written:
+            log.info("reconnect %s: %s talked to operator %s (call %s, via %s, kept %.0fs)",
+                     self.code, number.e164, operator, call, via, ttl)
+            return Recorded("recorded", f"recorded operator {operator}", number.e164, operator)
+        return Recorded("duplicate", f"operator {operator} already recorded for this call", number.e164, operator)
+
+
+class AmiAnswerListener:
+    """Feeds AMI answer events of every reconnect module to its recorder."""
+
+    def __init__(self, recorders: Iterable[AnswerRecorder]) -> None:
+        self.recorders = list(recorders)
+
+    async def on_agent_connect(self, event: Mapping[str, str]) -> None:
+        queue = event.get("Queue") or ""
+        operator = operator_of(event.get("Interface")) or operator_of(event.get("DestChannel"))
+        for recorder in self.recorders:
+            target = recorder.item.target
+            if target.kind == "queue" and target.value == queue:
+                await self._record(recorder, event, operator)
+
+    async def on_dial_end(self, event: Mapping[str, str]) -> None:
+        if (event.get("DialStatus") or "").upper() != "ANSWER" or not event.get("Channel"):
+            return
+        operator = operator_of(event.get("DestChannel"))
+        for recorder in self.recorders:
+            target = recorder.item.target
+            if target.kind == "extension" and target.value == operator:
+                await self._record(recorder, event, operator)
+
+    async def _record(self, recorder: AnswerRecorder, event: Mapping[str, str], operator: str | None) -> None:
+        caller = event.get("CallerIDNum")
+        call = call_id(event.get("Linkedid")) or call_id(event.get("Uniqueid"))
+        try:
+            result = await recorder.record(caller, operator, call, "ami")
+        except StoreUnavailable as exc:
+            log.warning("reconnect %s: answer by %s not recorded, Redis unavailable (%s)",
+                        recorder.code, sanitize(operator or "?", 24), exc)
+            return
+        if not result.recorded:
+            log.debug("reconnect %s: AMI %s not recorded: %s", recorder.code,
+                      sanitize(event.get("Event"), 24), result.reason)

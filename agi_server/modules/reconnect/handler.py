@@ -1,0 +1,171 @@
+"""Reconnect to the last operator (seed 002).
+
+``reconnect/<code>``: a caller who talked to an operator of the module's
+target before the expiry, and whose operator is idle now, gets that
+operator as destination; the dialplan rings them for ``ring_timeout`` and
+goes on to ``failure`` when they do not answer. Everyone else (first-time
+or anonymous callers, operator busy / away / unknown, Redis or AMI down)
+goes to ``failure`` at once.
+
+``reconnect/<code>/answered``: the answer hook (see answers.py); the AMI
+listener worker records answers the dialplan never sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from ... import chanvars
+from ...destinations import Destination
+from ...errors import StoreUnavailable
+from ...prompts import prompt_name
+from ...routing import Call, Outcome, Route, Services
+from .. import ModuleSpec
+from ..calldist.handler import number_context
+from ..calldist.numbers import Normaliser
+from .answers import AmiAnswerListener, AnswerRecorder, call_id, operator_of, target_members
+from .config import OperatorReconnect
+from .memory import OperatorMemory
+
+log = logging.getLogger(__name__)
+
+_EXTENSION_CHARS = frozenset("0123456789")
+
+
+def _is_extension(value: str) -> bool:
+    return 0 < len(value) <= 20 and set(value) <= _EXTENSION_CHARS
+
+
+class Reconnector:
+    """The ``reconnect/<code>`` route of one module."""
+
+    def __init__(self, item: OperatorReconnect, members: frozenset[str], normalise: Normaliser,
+                 hints_context: str) -> None:
+        self.item = item
+        self.members = members
+        self.normalise = normalise
+        self.hints_context = hints_context
+
+    def _failure(self, reason: str, variables: dict[str, str]) -> Outcome:
+        return Outcome(self.item.failure, reason, variables)
+
+    def _operator_state(self, ami: Any, operator: str):
+        if ami is None:
+            return None
+        # The hint in the PBX's hints context; else wherever AMI saw one.
+        return ami.extension_state(operator, self.hints_context) or ami.extension_state(operator)
+
+    async def __call__(self, call: Call) -> Outcome:
+        item = self.item
+        number = self.normalise(call.env.callerid)
+        variables = {chanvars.CALLER_E164: number.e164 or ""}
+        if number.kind == "anonymous" or not number.e164:
+            return self._failure("anonymous or not a phone number", variables)
+        store = call.services.store
+        if store is None:
+            return self._failure("no store configured", variables)
+        try:
+            link = await OperatorMemory(store, item.code).recall(number.e164)
+        except StoreUnavailable as exc:
+            call.log.warning("reconnect %s: Redis unavailable (%s); failure destination", item.code, exc)
+            return self._failure("store unavailable", variables)
+        if link is None:
+            return self._failure("no remembered operator", variables)
+        operator = link.operator
+        if operator not in self.members:
+            return self._failure(f"operator {operator} is no longer a member of {item.target}", variables)
+        state = self._operator_state(call.services.ami, operator)
+        if state is None:
+            return self._failure(f"operator {operator} state unknown (AMI down or no hint)", variables)
+        if not state.is_idle:
+            return self._failure(f"operator {operator} is {state.status_text}", variables)
+        if item.announce:
+            await call.channel.stream_file(prompt_name("reconnect", item.code, "connecting", item.prompts))
+        variables[chanvars.OPERATOR] = operator
+        variables[chanvars.RING_TIMEOUT] = str(int(item.ring_timeout))
+        return Outcome(Destination("extension", operator), f"operator {operator} is idle", variables)
+
+
+class AnswerHook:
+    """The ``reconnect/<code>/answered`` route, run on the answering
+    operator's channel. Arguments: the call's linkedid, then optionally the
+    operator (the module's own Dial passes it; a Queue gosub does not and
+    the operator is read from the channel name)."""
+
+    def __init__(self, item: OperatorReconnect, members: frozenset[str], normalise: Normaliser) -> None:
+        self.item = item
+        self.members = members
+        self.normalise = normalise
+
+    async def __call__(self, call: Call) -> Outcome:
+        item = self.item
+        args = call.env.args
+        given = args[1] if len(args) > 1 else ""
+        operator = given if _is_extension(given) else operator_of(call.env.channel)
+        call_ref = call_id(args[0] if args else None) or call_id(call.env.uniqueid)
+        store = call.services.store
+        if store is None:
+            return Outcome(item.target, "no store configured")
+        recorder = AnswerRecorder(item, self.members, OperatorMemory(store, item.code), self.normalise)
+        try:
+            result = await recorder.record(call.env.callerid, operator, call_ref, "dialplan")
+        except StoreUnavailable as exc:
+            call.log.warning("reconnect %s: answer not recorded, Redis unavailable (%s)", item.code, exc)
+            return Outcome(item.target, "store unavailable")
+        variables = {chanvars.ANSWERED_BY: f"reconnect/{item.code}"} if result.on_record else {}
+        # The destination means nothing on the operator's channel; the hook
+        # returns to the bridge whatever it says.
+        return Outcome(item.target, result.reason, variables)
+
+
+def _members(item: OperatorReconnect, services: Services) -> frozenset[str]:
+    return target_members(item, services.config.file)
+
+
+def build(item: OperatorReconnect, services: Services) -> Reconnector:
+    return Reconnector(item, _members(item, services), Normaliser(number_context(services.config)),
+                       services.config.names.hints)
+
+
+def answer_routes(item: OperatorReconnect, services: Services) -> list[Route]:
+    hook = AnswerHook(item, _members(item, services), Normaliser(number_context(services.config)))
+    # No failure destination: the hook runs inside a Gosub and just returns.
+    return [Route(f"reconnect/{item.code}/answered", hook, failure=None)]
+
+
+def workers(items: list[OperatorReconnect], services: Services) -> list[Coroutine[Any, Any, None]]:
+    if services.ami is None or services.store is None:
+        log.info("reconnect: AMI not configured; only the dialplan answer hook records answers")
+        return []
+    normalise = Normaliser(number_context(services.config))
+    recorders = [
+        AnswerRecorder(item, _members(item, services), OperatorMemory(services.store, item.code), normalise)
+        for item in items
+    ]
+    return [listen_for_answers(services.ami, AmiAnswerListener(recorders))]
+
+
+async def listen_for_answers(ami: Any, listener: AmiAnswerListener) -> None:
+    """Subscribed while running; cancelled on stop and on reload."""
+    unsubscribe = [
+        ami.on_event("AgentConnect", listener.on_agent_connect),
+        ami.on_event("DialEnd", listener.on_dial_end),
+    ]
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for stop in unsubscribe:
+            stop()
+
+
+SPEC = ModuleSpec(
+    kind="reconnect",
+    section="operator_reconnects",
+    template="reconnect.conf.j2",
+    build=build,
+    workers=workers,
+    extra_routes=answer_routes,
+)
