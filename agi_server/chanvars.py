@@ -29,6 +29,15 @@ RING_TIMEOUT = "AGISRV_RING_TIMEOUT"
 ANSWERED_BY = "AGISRV_ANSWERED_BY"
 # Health route result.
 HEALTH = "AGISRV_HEALTH"
+# Callback caller flow: the registered request's id and the number stored.
+CALLBACK_ID = "AGISRV_CALLBACK_ID"
+CALLBACK_NUMBER = "AGISRV_CALLBACK_NUMBER"
+# Callback auto-dial leg (set by the Originate): the attempt token reported
+# back in the AgiServerCallback UserEvent, the agent ringing, and the prompt
+# played to the agent before the customer is dialled.
+CALLBACK_ATTEMPT = "AGISRV_CALLBACK_ATTEMPT"
+CALLBACK_AGENT = "AGISRV_CALLBACK_AGENT"
+CALLBACK_ANNOUNCE = "AGISRV_CALLBACK_ANNOUNCE"
 
 ALL = {
     name: value

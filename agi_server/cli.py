@@ -102,16 +102,24 @@ def check(config_path: Path) -> None:
 @config_option
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Write to this file instead of standard output.")
-def dialplan(config_path: Path, output: Path | None) -> None:
+@click.option("--features-out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the in-call help keys (features.conf applicationmap lines) here.")
+def dialplan(config_path: Path, output: Path | None, features_out: Path | None) -> None:
     """Render the dialplan snippet to include from extensions_custom.conf."""
     from .dialplan import render_dialplan
 
-    text = render_dialplan(_load(config_path))
+    config = _load(config_path)
+    text = render_dialplan(config)
     if output is None:
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
+    if features_out is not None:
+        from .modules.help.features import render_features
+
+        features_out.write_text(render_features(config), encoding="utf-8")
+        click.echo(f"wrote {features_out}", err=True)
 
 
 @main.command()
@@ -209,9 +217,45 @@ def callbacks() -> None:
 
 @callbacks.command("list")
 @config_option
-def callbacks_list(config_path: Path) -> None:
-    """Pending and recent callback requests."""
-    _not_yet("callbacks list")
+@click.option("--all", "show_all", is_flag=True, help="Also finished requests (done, failed, cancelled).")
+@click.option("--module", help="Only this callback module (its code).")
+@click.option("--limit", default=100, show_default=True, help="At most this many rows, newest first.")
+def callbacks_list(config_path: Path, show_all: bool, module: str | None, limit: int) -> None:
+    """Open callback requests (with --all, recent finished ones too)."""
+    from .modules.callback.admin import list_callbacks
+
+    click.echo(asyncio.run(list_callbacks(_load(config_path), show_all=show_all, module=module, limit=limit)))
+
+
+@callbacks.command("show")
+@config_option
+@click.argument("request_id", metavar="ID")
+def callbacks_show(config_path: Path, request_id: str) -> None:
+    """One request: number, state, attempts and its history."""
+    from .modules.callback.admin import show_callback
+
+    click.echo(asyncio.run(show_callback(_load(config_path), request_id)))
+
+
+@callbacks.command("cancel")
+@config_option
+@click.argument("request_id", metavar="ID")
+@click.option("--reason", default="cancelled by hand", show_default=True)
+def callbacks_cancel(config_path: Path, request_id: str, reason: str) -> None:
+    """Cancel an open request (it is not dialled any more)."""
+    from .modules.callback.admin import cancel_callback
+
+    click.echo(asyncio.run(cancel_callback(_load(config_path), request_id, reason)))
+
+
+@callbacks.command("retry")
+@config_option
+@click.argument("request_id", metavar="ID")
+def callbacks_retry(config_path: Path, request_id: str) -> None:
+    """Dial a request again now (a finished one gets a fresh attempt budget)."""
+    from .modules.callback.admin import retry_callback
+
+    click.echo(asyncio.run(retry_callback(_load(config_path), request_id)))
 
 
 @main.group()
@@ -241,12 +285,31 @@ def reconnect_forget(config_path: Path, number: str, code: str | None) -> None:
     click.echo(forget(_load(config_path), number, code))
 
 
+_ami_timeout_option = click.option("--timeout", default=3.0, show_default=True, help="Seconds to wait for AMI.")
+_ring_timeout_option = click.option("--ring-timeout", default=30.0, show_default=True,
+                                    help="Seconds to ring the first phone.")
+
+
+def _report(result) -> None:
+    """The outcome in one line; exit 1 when the phone was not answered."""
+    if result.originate.success:
+        click.echo(result.describe())
+    else:
+        click.echo(f"error: {result.describe()}", err=True)
+        raise SystemExit(1)
+
+
 def _spy_command(mode: str):
     @click.argument("agent")
     @click.option("--from", "supervisor", required=True, help="Supervisor's extension to ring.")
     @config_option
-    def command(config_path: Path, agent: str, supervisor: str) -> None:
-        _not_yet(mode)
+    @_ami_timeout_option
+    @_ring_timeout_option
+    def command(config_path: Path, agent: str, supervisor: str, timeout: float, ring_timeout: float) -> None:
+        from .supervisor import join_call
+
+        config = _load(config_path)
+        _report(asyncio.run(join_call(config, mode, agent, supervisor, timeout=timeout, ring_timeout=ring_timeout)))
 
     command.__doc__ = {
         "spy": "Ring SUPERVISOR and let them listen to AGENT's call.",
@@ -264,9 +327,14 @@ for _mode in ("spy", "whisper", "barge"):
 @config_option
 @click.argument("from_ext", metavar="FROM")
 @click.argument("number")
-def call(config_path: Path, from_ext: str, number: str) -> None:
-    """Click-to-call: ring FROM, then dial NUMBER."""
-    _not_yet("call")
+@_ami_timeout_option
+@_ring_timeout_option
+def call(config_path: Path, from_ext: str, number: str, timeout: float, ring_timeout: float) -> None:
+    """Click-to-call: ring FROM, then dial NUMBER (exit code prefixed)."""
+    from .supervisor import call_number
+
+    config = _load(config_path)
+    _report(asyncio.run(call_number(config, from_ext, number, timeout=timeout, ring_timeout=ring_timeout)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import chanvars
 from .protocol.agi import parse_command_line
@@ -81,6 +81,10 @@ class LoadSpec:
     # for commands that need a live channel); None: never.
     hangup_after: int | None = None
     processes: int = 1
+    # Open loop: start sessions at this rate (per second) whatever the
+    # server's pace, ``concurrency`` being only a cap; latency then counts
+    # from the planned start, so a slow server cannot hide its queue.
+    rate: float | None = None
 
     def headers(self) -> list[bytes]:
         out = []
@@ -158,15 +162,36 @@ class _Run:
 
     def start(self) -> None:
         self.started = time.perf_counter()
-        for _ in range(min(self.concurrency, self.remaining)):
-            self._launch()
+        if self.spec.rate:
+            self._pace()
+        else:
+            for _ in range(min(self.concurrency, self.remaining)):
+                self._launch()
         self._sweep()
 
-    def _launch(self) -> None:
+    def _pace(self) -> None:
+        """Open loop: launch every session whose planned start has come."""
+        now = time.perf_counter()
+        interval = 1.0 / self.spec.rate
+        while self.remaining > 0:
+            planned = self.started + (self.total - self.remaining) * interval
+            if planned > now:
+                self.loop.call_at(self.loop.time() + (planned - now), self._pace)
+                return
+            if len(self.active) >= self.concurrency:
+                self.remaining -= 1
+                self.failures["over-concurrency"] += 1
+                continue
+            self._launch(planned)
+        self._maybe_finished(now)
+
+    def _launch(self, planned: float | None = None) -> None:
         self.remaining -= 1
         header = self.headers[self.next_header]
         self.next_header = (self.next_header + 1) % len(self.headers)
         session = _AsteriskSide(self, header)
+        if planned is not None:
+            session.started = planned
         self.active.add(session)
         task = self.loop.create_task(
             self.loop.create_connection(lambda: session, self.spec.host, self.spec.port)
@@ -183,9 +208,13 @@ class _Run:
             self.latencies.append(now - session.started)
         else:
             self.failures[failure] += 1
-        if self.remaining > 0:
+        if self.remaining > 0 and not self.spec.rate:
             self._launch()
-        elif not self.active and not self.finished.done():
+        else:
+            self._maybe_finished(now)
+
+    def _maybe_finished(self, now: float) -> None:
+        if self.remaining <= 0 and not self.active and not self.finished.done():
             self.ended = now
             self.finished.set_result(None)
 
@@ -330,6 +359,8 @@ def run_load(spec: LoadSpec) -> LoadResult:
     if spec.processes <= 1:
         return _run_in_this_process(spec, spec.sessions, spec.concurrency, None)
     start_at = time.time() + 0.3  # every process starts together
+    if spec.rate:
+        spec = replace(spec, rate=spec.rate / spec.processes)
     children = []
     for sessions, concurrency in zip(_shares(spec.sessions, spec.processes),
                                      _shares(spec.concurrency, spec.processes), strict=True):
@@ -341,7 +372,7 @@ def run_load(spec: LoadSpec) -> LoadResult:
             try:
                 result = _run_in_this_process(spec, sessions, max(1, concurrency), start_at)
                 payload = pickle.dumps(result)
-            except BaseException as exc:  # noqa: BLE001 - report to the parent, never return into its code
+            except BaseException as exc:  # report to the parent, never return into its code
                 payload = pickle.dumps(exc)
                 code = 1
             with os.fdopen(write_fd, "wb") as pipe:

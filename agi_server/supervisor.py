@@ -70,7 +70,8 @@ def dial_number(number: str, country_code: str, exit_code: str = "") -> str:
     number = check_number(number)
     if number.startswith("+"):
         digits = number[1:]
-        number = "0" + digits[len(country_code) :] if country_code and digits.startswith(country_code) else "00" + digits
+        domestic = bool(country_code) and digits.startswith(country_code)
+        number = "0" + digits[len(country_code) :] if domestic else "00" + digits
     return check_number(f"{exit_code}{number}")
 
 
@@ -198,10 +199,10 @@ async def ami_session(config: Config, timeout: float = 3.0) -> AsyncIterator[Ami
     await ami.start()
     try:
         if not await ami.wait_connected(timeout):
-            reason = problem.message or "is Asterisk running, and are ami.username / ami.secret right?"
-            raise AmiUnavailable(
-                f"cannot log in to AMI at {config.ami.host}:{config.ami.port} within {timeout:g}s ({reason})"
-            )
+            where = f"{config.ami.host}:{config.ami.port}"
+            reason = (problem.message or "").removeprefix(f"AMI {where} ")
+            reason = reason or "is Asterisk running, and are ami.username / ami.secret right?"
+            raise AmiUnavailable(f"cannot log in to AMI at {where} within {timeout:g}s: {reason}")
         yield ami
     finally:
         await ami.close()

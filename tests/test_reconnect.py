@@ -350,3 +350,19 @@ async def test_extension_target_records_answered_dials_from_ami(tmp_path, fake_a
         link = await app.store.redis.hgetall(key)
         assert (link["operator"], link["via"]) == ("997", "ami")
         assert len(await app.store.redis.keys("agi:reconnect:900:+*")) == 1
+
+
+async def test_announce_plays_the_connecting_prompt_before_ringing(tmp_path, fake_ami, redis_server):
+    config = reconnect_config(tmp_path, ami_port=fake_ami.port, redis_url=redis_server.url,
+                              expiry="8h\n    announce: true")
+    async with running_server(config) as app:
+        await app.store.redis.flushdb()
+        assert await app.ami.wait_connected(3)
+        fake_ami.set_extension_state("5050", 0)
+        await wait_state(app, "5050", 0)
+        first = await reconnect_call(app)
+        assert not any(c.startswith("STREAM FILE") for c in first.commands)  # nobody to connect to
+        await answer_hook(app)
+        again = await reconnect_call(app)
+        assert again.var(chanvars.OPERATOR) == "5050"
+        assert 'STREAM FILE agi-server/reconnect-connecting ""' in again.commands

@@ -33,11 +33,12 @@ class ModuleSpec:
 
 
 def module_specs() -> tuple[ModuleSpec, ...]:
+    from .callback import handler as callback
     from .calldist import handler as calldist
     from .help import handler as help_request
     from .reconnect import handler as reconnect
 
-    return (calldist.SPEC, reconnect.SPEC, help_request.SPEC)
+    return (calldist.SPEC, callback.SPEC, reconnect.SPEC, help_request.SPEC)
 
 
 def build_routes(services: Services) -> RouteTable:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator
 
 from ...config_types import Code, DestinationField, Duration, Extension, NonBlank
@@ -11,6 +13,15 @@ from ...schema_base import Section
 # nobody can make the PBX dial premium-rate or international numbers.
 DEFAULT_ALLOWED = ["_09XXXXXXXXX", "_0[1-8]XXXXXXXXX"]
 
+# How the dialler rings an agent; {exten} is the agent's extension and
+# {context} is pbx.dialplan.contexts.extension (the PBX's own dialplan, so
+# follow-me and device lookup stay the PBX's business).
+DEFAULT_AGENT_CHANNEL = "Local/{exten}@{context}/n"
+
+# Shown on the agent's phone next to the customer's number; it goes into an
+# AMI CallerID header ("NAME" <number>), so quotes and brackets are refused.
+_CALLER_ID_NAME = re.compile(r"[^\"<>\\\x00-\x1f\x7f]{1,40}")
+
 
 class CallbackRequest(Section):
     code: Code
@@ -18,19 +29,62 @@ class CallbackRequest(Section):
     target: DestinationField
     members: list[Extension] = Field(default_factory=list)
     auto_dial: bool = True
+    # After the agent becomes free, wait this long before auto-dialling.
     min_wait: Duration = 30.0
     retry_interval: Duration = 300.0
     max_attempts: int = Field(default=3, ge=1, le=20)
+    # How long the agent's phone, then the customer's, may ring.
     ring_timeout: Duration = 30.0
-    allowed_numbers: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED))
+    allowed_numbers: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED), min_length=1)
     caller_id_name: str = "Callback"
     next: DestinationField
     failure: DestinationField
     prompts: dict[str, str] = Field(default_factory=dict)
+    # Caller flow: wrong or missing keys allowed before giving up, and how
+    # long to wait for a key (and between the digits of a typed number).
+    tries: int = Field(default=3, ge=1, le=10)
+    input_timeout: Duration = 6.0
+    agent_channel: str = DEFAULT_AGENT_CHANNEL
+    # A dialler's claim on a request; renewed while it dials. After a crash
+    # another server retries the request once this has run out.
+    lease: Duration = Field(default=90.0, ge=0.3)
 
     @field_validator("target")
     @classmethod
     def _target_kind(cls, value):
         if value.kind not in ("extension", "queue"):
             raise ValueError("the target of a callback is an extension or a queue")
+        return value
+
+    @field_validator("allowed_numbers")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        from ..calldist.patterns import PatternError, compile_pattern
+
+        for text in value:
+            try:
+                compile_pattern(text)
+            except PatternError as exc:
+                raise ValueError(f"{text!r}: {exc}") from None
+        return value
+
+    @field_validator("caller_id_name")
+    @classmethod
+    def _caller_id_name(cls, value: str) -> str:
+        if not _CALLER_ID_NAME.fullmatch(value):
+            raise ValueError('1-40 characters, without " < > \\ or control characters')
+        return value
+
+    @field_validator("agent_channel")
+    @classmethod
+    def _agent_channel(cls, value: str) -> str:
+        from ...ami import check_channel
+        from ...errors import UnsafeValue
+
+        if "{exten}" not in value:
+            raise ValueError("must contain {exten} (the agent's extension), e.g. PJSIP/{exten}")
+        try:
+            check_channel(value.replace("{exten}", "5050").replace("{context}", "from-internal"))
+        except UnsafeValue:
+            raise ValueError("not a dial string such as Local/{exten}@{context}/n or PJSIP/{exten}") from None
         return value

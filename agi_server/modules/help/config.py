@@ -37,7 +37,7 @@ class HelpRequest(Section):
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str) or not re.fullmatch(r"[*#]?[0-9]{1,10}", value):
-            raise ValueError("a request code is a feature code such as \"*5003\" (quote it in YAML)")
+            raise ValueError('a request code is a feature code such as "*5003" (quote it in YAML)')
         return value
 
     @field_validator("in_call_dtmf", mode="before")
@@ -48,7 +48,7 @@ class HelpRequest(Section):
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str) or not _DTMF_SEQUENCE.fullmatch(value):
-            raise ValueError("an in-call key sequence is 1-11 of 0-9 * # A-D, e.g. \"*5003\" (quote it in YAML)")
+            raise ValueError('an in-call key sequence is 1-11 of 0-9 * # A-D, e.g. "*5003" (quote it in YAML)')
         return value
 
     @field_validator("lookup_url")
@@ -60,7 +60,9 @@ class HelpRequest(Section):
             raise ValueError("the lookup URL must not contain spaces or control characters")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected http(s)://HOST[:PORT]/PATH, e.g. http://crm.local/api/manager?operator={operator}")
+            raise ValueError(
+                "expected http(s)://HOST[:PORT]/PATH, e.g. http://crm.local/api/manager?operator={operator}"
+            )
         try:
             fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
         except ValueError as exc:

@@ -81,7 +81,6 @@ class HelpTicket:
     operator: str
     channel: str
     helpers: tuple[str, ...]
-    in_call: bool
 
 
 class HelpDesk:
@@ -93,6 +92,7 @@ class HelpDesk:
         self.names = services.config.names
         self.context = self.names.module_context("help", item.code)
         self._jobs: dict[str, asyncio.Task[str | None]] = {}
+        self._noticed: set[asyncio.Task[str | None]] = set()  # jobs whose failure will be whispered
 
     @property
     def pending(self) -> list[asyncio.Task[str | None]]:
@@ -123,24 +123,28 @@ class HelpDesk:
             job = asyncio.get_running_loop().create_task(self._ring(ticket), name=f"help-{self.item.slug}-{operator}")
             self._jobs[operator] = job
             job.add_done_callback(lambda task, operator=operator: self._forget(operator, task))
-        await call.channel.stream_file(self.item.prompt("request-sent"))
-        if in_call:
-            return Outcome(Destination("hangup"), f"request sent for {operator}: ringing {', '.join(ticket.helpers)}")
-
-        # The operator dialled the code: stay on the line for the outcome.
-        budget = min(len(ticket.helpers) * self.item.ring_timeout + 5.0, self.services.config.agi.call_timeout - 5.0)
         try:
-            async with asyncio.timeout(max(budget, 1.0)):
-                helper = await asyncio.shield(job)
-        except TimeoutError:
-            return Outcome(Destination("hangup"), "request sent; still ringing")
-        if helper is not None:
-            return Outcome(Destination("hangup"), f"manager {helper} joined {operator}'s call")
-        try:
+            await call.channel.stream_file(self.item.prompt("request-sent"))
+            if in_call:
+                self._notice_if_unanswered(job, ticket)
+                return Outcome(
+                    Destination("hangup"), f"request sent for {operator}: ringing {', '.join(ticket.helpers)}"
+                )
+            # The operator dialled the code: stay on the line for the outcome.
+            agi = self.services.config.agi
+            budget = min(len(ticket.helpers) * self.item.ring_timeout + 5.0, agi.call_timeout - 5.0)
+            try:
+                async with asyncio.timeout(max(budget, 1.0)):
+                    helper = await asyncio.shield(job)
+            except TimeoutError:
+                self._notice_if_unanswered(job, ticket)
+                return Outcome(Destination("hangup"), "request sent; still ringing")
+            if helper is not None:
+                return Outcome(Destination("hangup"), f"manager {helper} joined {operator}'s call")
             return await self._unavailable(call, "no manager answered")
         except ChannelHungUp:
             # The operator went back to the customer: tell them there.
-            self._whisper_notice(ticket)
+            self._notice_if_unanswered(job, ticket)
             raise
 
     def _operator(self, call: Call, in_call: bool) -> str | None:
@@ -162,7 +166,7 @@ class HelpDesk:
             found = await ami.find_call_channel(operator)
             if found is None:
                 return f"{operator} is not on a call"
-            channel = found.channel
+            channel = check_channel(found.channel)
         helpers = [h for h in await self._candidates(call, operator) if h != operator]
         free = [h for h in helpers if is_free(self._state(h))]
         skipped = [h for h in helpers if h not in free]
@@ -170,7 +174,7 @@ class HelpDesk:
             call.log.info("help %s for %s: skipping busy or unreachable %s", self.item.code, operator, skipped)
         if not free:
             return "no helper free" if helpers else f"no helper known for {operator}"
-        return HelpTicket(operator, channel, tuple(free), in_call)
+        return HelpTicket(operator, channel, tuple(free))
 
     async def _candidates(self, call: Call, operator: str) -> list[str]:
         out: list[str] = []
@@ -178,8 +182,12 @@ class HelpDesk:
             try:
                 found = await lookup_manager(self.item.lookup_url, operator, self.item.lookup_timeout)
             except LookupFailed as exc:
-                call.log.warning("help %s: manager lookup for %s failed (%s); using the department",
-                                 self.item.code, operator, sanitize(str(exc)))
+                call.log.warning(
+                    "help %s: manager lookup for %s failed (%s); using the department",
+                    self.item.code,
+                    operator,
+                    sanitize(str(exc)),
+                )
             else:
                 if found:
                     out.append(found)
@@ -216,29 +224,52 @@ class HelpDesk:
                     timeout_s=item.ring_timeout,
                 )
             except AmiActionFailed as exc:
-                log.warning("help %s for %s: cannot ring %s (%s)", item.code, ticket.operator, helper,
-                            sanitize(exc.message))
+                log.warning(
+                    "help %s for %s: cannot ring %s (%s)", item.code, ticket.operator, helper, sanitize(exc.message)
+                )
                 continue
             except (AmiUnavailable, AmiTimeout) as exc:
                 # The outcome of an Originate in flight is unknown: ringing the
                 # next helper could put two managers on the call.
-                log.warning("help %s for %s: AMI failed while ringing %s (%s)", item.code, ticket.operator, helper,
-                            sanitize(str(exc)))
+                log.warning(
+                    "help %s for %s: AMI failed while ringing %s (%s)",
+                    item.code,
+                    ticket.operator,
+                    helper,
+                    sanitize(str(exc)),
+                )
                 return None
             if result.success:
-                log.info("help %s: manager %s joined %s (%s, %s)", item.code, helper, ticket.operator,
-                         sanitize(ticket.channel), item.mode)
+                log.info(
+                    "help %s: manager %s joined %s (%s, %s)",
+                    item.code,
+                    helper,
+                    ticket.operator,
+                    sanitize(ticket.channel),
+                    item.mode,
+                )
                 return helper
             log.info("help %s for %s: %s did not answer (%s)", item.code, ticket.operator, helper, result.reason_text)
         log.info("help %s for %s: no manager answered", item.code, ticket.operator)
-        if ticket.in_call:
-            await self._notify_unavailable(ticket)
         return None
 
-    def _whisper_notice(self, ticket: HelpTicket) -> None:
-        task = asyncio.get_running_loop().create_task(self._notify_unavailable(ticket))
-        self._jobs[f"notice-{ticket.operator}"] = task
-        task.add_done_callback(lambda done, key=f"notice-{ticket.operator}": self._forget(key, done))
+    def _notice_if_unanswered(self, job: asyncio.Task[str | None], ticket: HelpTicket) -> None:
+        """When ``job`` ends with nobody answering, whisper the prompt into
+        the operator's call (once per job)."""
+        if job in self._noticed:
+            return
+        self._noticed.add(job)
+
+        def done(task: asyncio.Task[str | None]) -> None:
+            self._noticed.discard(task)
+            if task.cancelled() or task.exception() is not None or task.result() is not None:
+                return
+            key = f"notice-{ticket.operator}"
+            notice = asyncio.get_running_loop().create_task(self._notify_unavailable(ticket), name=f"help-{key}")
+            self._jobs[key] = notice
+            notice.add_done_callback(lambda finished: self._forget(key, finished))
+
+        job.add_done_callback(done)
 
     async def _notify_unavailable(self, ticket: HelpTicket) -> None:
         """Whisper the "manager unavailable" prompt into the operator's call:
@@ -253,8 +284,12 @@ class HelpDesk:
                 timeout_s=NOTICE_TIMEOUT,
             )
         except (AmiError, UnsafeValue) as exc:
-            log.warning("help %s for %s: could not whisper the unavailable prompt (%s)", self.item.code,
-                        ticket.operator, sanitize(str(exc)))
+            log.warning(
+                "help %s for %s: could not whisper the unavailable prompt (%s)",
+                self.item.code,
+                ticket.operator,
+                sanitize(str(exc)),
+            )
 
     def _forget(self, key: str, task: asyncio.Task) -> None:
         if self._jobs.get(key) is task:

@@ -65,7 +65,7 @@ def parse_manager_reply(status: int, body: bytes) -> str | None:
         if value is None or value == "":
             return None
         if not isinstance(value, str):
-            raise LookupFailed("lookup reply's \"extension\" is not a string of digits")
+            raise LookupFailed('lookup reply\'s "extension" is not a string of digits')
         text = value
     if text == "":
         return None

@@ -1,0 +1,472 @@
+"""Callback requests in Redis: a durable queue shared by every server.
+
+Keys (``P`` is ``<store prefix>callback:``):
+
+- ``P:seq``: request ids (``INCR``).
+- ``P:req:<id>``: hash of one request: ``module``, ``target``, ``number``
+  (national form), ``dial`` (with the exit code), ``e164``, ``caller``,
+  ``call``, ``created``, ``updated``, ``requests`` (how many times the
+  customer asked), ``state``, ``attempts``, ``token``, ``agent``,
+  ``owner``, ``result``, ``finished`` and the retry settings of the attempt.
+- ``P:req:<id>:history``: list of JSON events (registered, merged, attempt
+  results, interrupted, cancelled, retried).
+- ``P:open:<module>:<target>:<number>``: the id of the open (pending or
+  dialing) request of that customer: a second request updates the first.
+- ``P:due:<module>``: sorted set id -> when a dialler should next look at
+  it (the retry time of a pending request, the lease end of a dialing one).
+- ``P:index``: sorted set id -> created, for ``agi-server callbacks list``.
+- ``P:lease:<id>``: the claim of the dialler running attempt ``token``
+  (``SET NX PX``, renewed while it dials). A dialler that dies stops renewing;
+  once the lease has run out the request is due again and the next claim
+  records the lost attempt, so it is retried once, never by two at a time.
+- ``P:agent:<exten>``: one callback in flight per agent, across modules and
+  servers; kept for ``min_wait`` after an attempt as the agent's breather.
+
+States: pending -> dialing -> done | failed | cancelled (dialing -> pending
+for a retry). Every transition is one Lua script, so two servers never see a
+half-made change. Finished requests are kept for :data:`RETENTION` seconds.
+The scripts derive keys from ``P``: a single Redis (or a replica set), not a
+Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ...errors import AgiServerError
+from ...store import Store
+
+RETENTION = 7 * 24 * 3600
+OPEN_STATES = ("pending", "dialing")
+STATES = ("pending", "dialing", "done", "failed", "cancelled")
+_ID = re.compile(r"[0-9]{1,18}")
+_TOKEN = re.compile(r"([0-9]{1,18})\.[0-9]{1,4}")
+
+
+class CallbackNotFound(AgiServerError):
+    """No callback request with that id (or it expired)."""
+
+
+class CallbackConflict(AgiServerError):
+    """The change is not possible in the request's current state."""
+
+
+_PRELUDE = """
+local P = ARGV[1]
+local function req_key(id) return P .. 'req:' .. id end
+local function load(id)
+  local flat = redis.call('HGETALL', req_key(id))
+  if #flat == 0 then return nil end
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  return h
+end
+local function log(id, entry)
+  redis.call('RPUSH', req_key(id) .. ':history', cjson.encode(entry))
+end
+local function open_key(h)
+  return P .. 'open:' .. h.module .. ':' .. h.target .. ':' .. h.number
+end
+-- Free the lease and the agent of the running attempt; the agent stays
+-- reserved for its breather (rest_ms) so no server rings it at once again.
+local function release(h)
+  local token = h.token or ''
+  if token == '' then return end
+  local lease = P .. 'lease:' .. h.id
+  if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+  if (h.agent or '') ~= '' then
+    local agent = P .. 'agent:' .. h.agent
+    if redis.call('GET', agent) == token then
+      local rest = tonumber(h.rest_ms or '0') or 0
+      if rest > 0 then redis.call('PEXPIRE', agent, math.floor(rest)) else redis.call('DEL', agent) end
+    end
+  end
+end
+local function close(h, state, now, result, retention)
+  release(h)
+  redis.call('HSET', req_key(h.id), 'state', state, 'finished', now, 'token', '', 'result', result)
+  redis.call('ZREM', P .. 'due:' .. h.module, h.id)
+  local open = open_key(h)
+  if redis.call('GET', open) == h.id then redis.call('DEL', open) end
+  redis.call('EXPIRE', req_key(h.id), retention)
+  redis.call('EXPIRE', req_key(h.id) .. ':history', retention)
+end
+"""
+
+# ARGV: P, module, target, number, dial, e164, caller, call, now
+_REGISTER = _PRELUDE + """
+local module, target, number, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[9])
+local open = P .. 'open:' .. module .. ':' .. target .. ':' .. number
+local due = P .. 'due:' .. module
+local id = redis.call('GET', open)
+if id then
+  local h = load(id)
+  if h and (h.state == 'pending' or h.state == 'dialing') then
+    redis.call('HINCRBY', req_key(id), 'requests', 1)
+    redis.call('HSET', req_key(id), 'updated', ARGV[9], 'call', ARGV[8], 'caller', ARGV[7])
+    log(id, {at = now, event = 'merged', call = ARGV[8]})
+    -- the customer asked again: a pending retry becomes due now
+    local score = tonumber(redis.call('ZSCORE', due, id) or '0')
+    if h.state == 'pending' and score > now then redis.call('ZADD', due, now, id) end
+    return {id, 'merged'}
+  end
+end
+id = tostring(redis.call('INCR', P .. 'seq'))
+redis.call('HSET', req_key(id), 'id', id, 'module', module, 'target', target, 'number', number,
+  'dial', ARGV[5], 'e164', ARGV[6], 'caller', ARGV[7], 'call', ARGV[8], 'created', ARGV[9],
+  'updated', ARGV[9], 'state', 'pending', 'attempts', 0, 'requests', 1)
+log(id, {at = now, event = 'registered', call = ARGV[8]})
+redis.call('SET', open, id)
+redis.call('ZADD', P .. 'index', now, id)
+redis.call('ZADD', due, now, id)
+return {id, 'created'}
+"""
+
+# ARGV: P, id, now, lease_ms, agent, owner, max_attempts, retry_interval, rest_ms, retention
+_CLAIM = _PRELUDE + """
+local id, now, lease_ms = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local h = load(id)
+if not h then return {0, 'gone'} end
+local due = P .. 'due:' .. h.module
+if h.state ~= 'pending' and h.state ~= 'dialing' then
+  redis.call('ZREM', due, id)
+  return {0, 'closed'}
+end
+local score = redis.call('ZSCORE', due, id)
+if (not score) or tonumber(score) > now then return {0, 'not due'} end
+local lease = P .. 'lease:' .. id
+if redis.call('EXISTS', lease) == 1 then return {0, 'claimed'} end
+local attempts = tonumber(h.attempts or '0') or 0
+if h.state == 'dialing' then
+  -- The dialler of this attempt stopped without a result and its lease ran
+  -- out: the attempt is lost; the request is retried (once, by this claim).
+  log(id, {at = now, event = 'interrupted', attempt = attempts, agent = h.agent, owner = h.owner})
+  if attempts >= (tonumber(h.max_attempts or ARGV[7]) or 1) then
+    close(h, 'failed', now, 'interrupted; no attempts left', tonumber(ARGV[10]))
+    return {0, 'failed'}
+  end
+  release(h)
+  redis.call('HSET', req_key(id), 'state', 'pending', 'token', '', 'result', 'interrupted')
+end
+local agent = P .. 'agent:' .. ARGV[5]
+if redis.call('EXISTS', agent) == 1 then return {0, 'agent busy'} end
+attempts = attempts + 1
+local token = id .. '.' .. attempts
+redis.call('HSET', req_key(id), 'state', 'dialing', 'attempts', attempts, 'token', token,
+  'agent', ARGV[5], 'owner', ARGV[6], 'started', ARGV[3], 'max_attempts', ARGV[7],
+  'retry_interval', ARGV[8], 'rest_ms', ARGV[9])
+redis.call('SET', lease, token, 'PX', lease_ms)
+redis.call('SET', agent, token, 'PX', lease_ms)
+redis.call('ZADD', due, now + lease_ms / 1000, id)
+return {1, token}
+"""
+
+# ARGV: P, id, token, now, lease_ms
+_RENEW = _PRELUDE + """
+local id, token, now, lease_ms = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local h = load(id)
+if not h or h.state ~= 'dialing' or h.token ~= token then return 0 end
+-- Still this attempt's request: a lease that lapsed (Redis slow or down for
+-- a while) is taken back, as nobody else has claimed the request since.
+local lease = P .. 'lease:' .. id
+local holder = redis.call('GET', lease)
+if holder and holder ~= token then return 0 end
+redis.call('SET', lease, token, 'PX', lease_ms)
+local agent = P .. 'agent:' .. h.agent
+local busy_with = redis.call('GET', agent)
+if (not busy_with) or busy_with == token then redis.call('SET', agent, token, 'PX', lease_ms) end
+redis.call('ZADD', P .. 'due:' .. h.module, now + lease_ms / 1000, id)
+return 1
+"""
+
+# ARGV: P, id, token, now, answered (1/0), result, retention
+_FINISH = _PRELUDE + """
+local id, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local h = load(id)
+if not h or h.state ~= 'dialing' or h.token ~= token then return '' end
+local attempts = tonumber(h.attempts) or 0
+log(id, {at = now, event = 'attempt', attempt = attempts, agent = h.agent, result = ARGV[6]})
+if ARGV[5] == '1' then
+  close(h, 'done', now, ARGV[6], tonumber(ARGV[7]))
+  return 'done'
+end
+if attempts >= (tonumber(h.max_attempts) or 1) then
+  close(h, 'failed', now, ARGV[6], tonumber(ARGV[7]))
+  return 'failed'
+end
+release(h)
+redis.call('HSET', req_key(id), 'state', 'pending', 'token', '', 'result', ARGV[6])
+redis.call('ZADD', P .. 'due:' .. h.module, now + (tonumber(h.retry_interval) or 300), id)
+return 'pending'
+"""
+
+# ARGV: P, id, now, reason, only_pending (1/0), retention
+_CANCEL = _PRELUDE + """
+local id, now = ARGV[2], tonumber(ARGV[3])
+local h = load(id)
+if not h then return '' end
+if h.state ~= 'pending' and not (h.state == 'dialing' and ARGV[5] ~= '1') then return '' end
+log(id, {at = now, event = 'cancelled', reason = ARGV[4]})
+close(h, 'cancelled', now, ARGV[4], tonumber(ARGV[6]))
+return h.state
+"""
+
+# ARGV: P, id, now
+_RETRY = _PRELUDE + """
+local id, now = ARGV[2], tonumber(ARGV[3])
+local h = load(id)
+if not h then return {'', ''} end
+if h.state == 'dialing' then return {'dialing', ''} end
+local due = P .. 'due:' .. h.module
+if h.state ~= 'pending' then
+  local open = open_key(h)
+  local other = redis.call('GET', open)
+  if other and other ~= id then return {'conflict', other} end
+  redis.call('SET', open, id)
+  redis.call('PERSIST', req_key(id))
+  redis.call('PERSIST', req_key(id) .. ':history')
+  redis.call('HSET', req_key(id), 'state', 'pending', 'attempts', 0, 'token', '', 'result', 'retried by hand')
+  redis.call('HDEL', req_key(id), 'finished')
+  redis.call('ZADD', P .. 'index', tonumber(h.created) or now, id)
+end
+log(id, {at = now, event = 'retried', previous = h.state})
+redis.call('ZADD', due, now, id)
+return {'pending', ''}
+"""
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: str
+    merged: bool  # True: the customer's open request was updated, not a new one
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str | None  # "<id>.<attempt>" when claimed
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One stored callback request."""
+
+    id: str
+    module: str
+    target: str
+    number: str
+    dial: str
+    e164: str
+    caller: str
+    state: str
+    attempts: int
+    requests: int
+    created: float
+    updated: float
+    agent: str = ""
+    result: str = ""
+    token: str = ""
+    finished: float | None = None
+    due: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str], due: float | None = None, history=None) -> Callback:
+        def number(key: str, default: float = 0.0) -> float:
+            try:
+                return float(h.get(key) or default)
+            except ValueError:
+                return default
+
+        return cls(
+            id=h.get("id", ""),
+            module=h.get("module", ""),
+            target=h.get("target", ""),
+            number=h.get("number", ""),
+            dial=h.get("dial", ""),
+            e164=h.get("e164", ""),
+            caller=h.get("caller", ""),
+            state=h.get("state", ""),
+            attempts=int(number("attempts")),
+            requests=int(number("requests", 1)),
+            created=number("created"),
+            updated=number("updated"),
+            agent=h.get("agent", ""),
+            result=h.get("result", ""),
+            token=h.get("token", ""),
+            finished=number("finished") if h.get("finished") else None,
+            due=due,
+            history=list(history or []),
+        )
+
+
+def request_id_of(token: str) -> str | None:
+    """The request id inside an attempt token, None for anything else."""
+    match = _TOKEN.fullmatch(token or "")
+    return match[1] if match else None
+
+
+def check_id(value: str) -> str:
+    if not _ID.fullmatch(str(value)):
+        raise CallbackNotFound(f"no callback request {str(value)[:20]!r} (ids are numbers)")
+    return str(value)
+
+
+class CallbackRequests:
+    """The callback queue over a :class:`~agi_server.store.Store`; every
+    method raises StoreUnavailable when Redis does not answer in time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.prefix = store.key("callback") + ":"
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    async def _eval(self, what: str, script: str, *args: object) -> Any:
+        async with self.store.guard(what) as r:
+            result = await r.eval(script, 0, self.prefix, *(str(a) for a in args))
+        self.store.mark_up()
+        return result
+
+    # --- caller flow ------------------------------------------------------
+
+    async def register(
+        self, module: str, target: str, number: str, dial: str, e164: str, caller: str, call: str,
+        now: float | None = None,
+    ) -> Registration:  # fmt: skip
+        now = time.time() if now is None else now
+        rid, how = await self._eval(
+            "callback register", _REGISTER, module, target, number, dial, e164, caller, call, repr(now)
+        )
+        return Registration(str(rid), how == "merged")
+
+    # --- dialler ----------------------------------------------------------
+
+    async def due(self, module: str, now: float, limit: int = 20) -> list[str]:
+        """Ids of open requests of ``module`` due by ``now``, oldest first."""
+        async with self.store.guard("callback due") as r:
+            return list(await r.zrangebyscore(self._key("due", module), "-inf", now, start=0, num=limit))
+
+    async def next_due(self, module: str) -> float | None:
+        async with self.store.guard("callback next due") as r:
+            first = await r.zrange(self._key("due", module), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def claim(
+        self, rid: str, *, agent: str, owner: str, lease: float, max_attempts: int, retry_interval: float,
+        rest: float, now: float | None = None,
+    ) -> Claim:  # fmt: skip
+        now = time.time() if now is None else now
+        ok, value = await self._eval(
+            "callback claim", _CLAIM, check_id(rid), repr(now), _ms(lease), agent, owner, max_attempts,
+            repr(retry_interval), _ms(rest), RETENTION,
+        )  # fmt: skip
+        return Claim(str(value)) if int(ok) == 1 else Claim(None, str(value))
+
+    async def renew(self, token: str, lease: float, now: float | None = None) -> bool:
+        rid = request_id_of(token)
+        if rid is None:
+            return False
+        now = time.time() if now is None else now
+        return int(await self._eval("callback renew", _RENEW, rid, token, repr(now), _ms(lease))) == 1
+
+    async def finish(self, token: str, *, answered: bool, result: str, now: float | None = None) -> str:
+        """Record an attempt's result; returns the new state, or "" when the
+        attempt is no longer the current one (already recorded elsewhere)."""
+        rid = request_id_of(token)
+        if rid is None:
+            return ""
+        now = time.time() if now is None else now
+        return str(
+            await self._eval(
+                "callback finish", _FINISH, rid, token, repr(now), "1" if answered else "0", result[:200], RETENTION
+            )
+        )
+
+    # --- administration and cancel-on-answer ----------------------------------
+
+    async def open_request(self, module: str, target: str, number: str) -> str | None:
+        async with self.store.guard("callback open") as r:
+            return await r.get(self._key("open", module, target, number))
+
+    async def cancel(self, rid: str, reason: str, *, only_pending: bool = False, now: float | None = None) -> str:
+        """Cancel an open request; returns its previous state, "" if it was
+        not open (or, with ``only_pending``, being dialled)."""
+        now = time.time() if now is None else now
+        return str(
+            await self._eval(
+                "callback cancel", _CANCEL, check_id(rid), repr(now), reason[:200], "1" if only_pending else "0",
+                RETENTION,
+            )
+        )  # fmt: skip
+
+    async def retry(self, rid: str, now: float | None = None) -> None:
+        """Make a request due now; a finished one is opened again with a
+        fresh attempt budget."""
+        now = time.time() if now is None else now
+        state, other = await self._eval("callback retry", _RETRY, check_id(rid), repr(now))
+        if state == "":
+            raise CallbackNotFound(f"no callback request {rid}")
+        if state == "dialing":
+            raise CallbackConflict(f"callback request {rid} is being dialled right now")
+        if state == "conflict":
+            raise CallbackConflict(f"the same customer already has open request {other}")
+
+    async def get(self, rid: str) -> Callback:
+        rid = check_id(rid)
+        async with self.store.guard("callback get") as r:
+            h = await r.hgetall(self._key("req", rid))
+            if not h:
+                raise CallbackNotFound(f"no callback request {rid}")
+            due = await r.zscore(self._key("due", h.get("module", "")), rid)
+            history = await r.lrange(self._key("req", rid, "history"), 0, -1)
+        return Callback.from_hash(h, due, [_event(item) for item in history])
+
+    async def list(self, *, limit: int = 50, open_only: bool = False, module: str | None = None) -> list[Callback]:
+        """Newest first. Index entries of expired requests are dropped."""
+        out: list[Callback] = []
+        async with self.store.guard("callback list", timeout=5.0) as r:
+            ids = await r.zrevrange(self._key("index"), 0, -1)
+            gone = []
+            for start in range(0, len(ids), 200):
+                chunk = ids[start : start + 200]
+                async with r.pipeline(transaction=False) as pipe:
+                    for rid in chunk:
+                        pipe.hgetall(self._key("req", rid))
+                    hashes = await pipe.execute()
+                for rid, h in zip(chunk, hashes, strict=True):
+                    if not h:
+                        gone.append(rid)
+                        continue
+                    if open_only and h.get("state") not in OPEN_STATES:
+                        continue
+                    if module is not None and h.get("module") != module:
+                        continue
+                    if len(out) < limit:
+                        out.append(Callback.from_hash(h))
+            if gone:
+                await r.zrem(self._key("index"), *gone)
+            dues = []
+            if out:
+                async with r.pipeline(transaction=False) as pipe:
+                    for item in out:
+                        pipe.zscore(self._key("due", item.module), item.id)
+                    dues = await pipe.execute()
+        return [replace(item, due=due) for item, due in zip(out, dues, strict=True)] if out else []
+
+
+def _event(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"event": "unreadable", "raw": text[:80]}
+    return value if isinstance(value, dict) else {"event": "unreadable"}
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))

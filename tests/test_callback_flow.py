@@ -1,0 +1,244 @@
+"""Callback caller flow: the fake Asterisk presses keys, the real server
+stores requests in a real Redis; the generated dialplan passes asterisklint."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agi_server import chanvars
+from agi_server.config import load_config
+from agi_server.dialplan import render_dialplan
+from agi_server.modules.callback.requests import CallbackRequests
+from agi_server.store import Store
+from agi_server.testing.agi_client import CallScript, place_call
+from agi_server.testing.controller import config_for_test, running_server
+from agi_server.testing.lint import run_asterisklint, stub_contexts, write_lint_tree
+
+CONFIG = """
+pbx: {country_code: "98", area_code: "21", exit_code: "9"}
+agi: {url: "agi://127.0.0.1:4573"}
+redis: {url: "REDIS"}
+data_dir: ./var
+departments:
+  support: {extensions: ["5050", "5051"]}
+callback_requests:
+  - code: "800"
+    name: Callback to 5050
+    target: "extension:5050"
+    next: hangup
+    failure: "queue:support"
+    input_timeout: 1s
+  - code: "801"
+    name: Support queue callback
+    target: "queue:support"
+    auto_dial: false
+    allowed_numbers: ["_09XXXXXXXXX"]
+    next: "extension:997"
+    failure: hangup
+    prompts: {intro: "Leave your mobile number"}
+"""
+
+DIGITS = "agi-server/digits/"
+
+
+def streamed(result) -> list[str]:
+    """Sound names of every STREAM FILE, in order."""
+    return [c.split()[2] for c in result.commands if c.startswith("STREAM FILE ")]
+
+
+def readback(result, occurrence: int = 0) -> list[str]:
+    """The digit prompts between the n-th "you entered" and its confirm."""
+    sounds = streamed(result)
+    starts = [i for i, s in enumerate(sounds) if s == "agi-server/callback-you-entered"]
+    start = starts[occurrence] + 1
+    end = sounds.index("agi-server/callback-confirm", start)
+    return sounds[start:end]
+
+
+@pytest.fixture
+async def requests(redis_server):
+    store = Store(redis_server.url)
+    await store.redis.flushdb()
+    yield CallbackRequests(store)
+    await store.close()
+
+
+@pytest.fixture
+async def app(tmp_path, redis_server, requests):
+    config = config_for_test(CONFIG.replace("REDIS", redis_server.url), tmp_path)
+    async with running_server(config) as application:
+        yield application
+
+
+async def call(app, keys: str, callerid: str = "09121234567", code: str = "800"):
+    host, port = app.server.address
+    return await place_call(host, port, CallScript(script=f"callback/{code}", callerid=callerid, keys=keys))
+
+
+async def test_key_1_registers_the_callers_own_number_after_reading_it_back(app, requests):
+    # 1 at the intro; silence after the first read-back; 1 interrupts the second
+    result = await call(app, "1~1")
+    assert result.var(chanvars.DONE) == "1"
+    assert result.var(chanvars.DEST) == "agi-hangup,s,1"  # next
+    assert result.var(chanvars.CALLBACK_NUMBER) == "09121234567"
+    assert readback(result) == [DIGITS + d for d in "09121234567"]
+    sounds = streamed(result)
+    assert sounds[0] == "agi-server/callback-intro"
+    assert sounds[-1] == "agi-server/callback-registered"
+    assert 'STREAM FILE agi-server/callback-intro "12"' in result.commands  # interruptible by the keys
+    stored = await requests.get(result.var(chanvars.CALLBACK_ID))
+    assert (stored.module, stored.target, stored.state) == ("800", "extension:5050", "pending")
+    assert (stored.number, stored.dial, stored.e164) == ("09121234567", "909121234567", "+989121234567")
+
+
+async def test_typed_number_is_read_back_digit_by_digit_and_confirmed(app, requests):
+    result = await call(app, "2" + "9351112233#" + "~1", callerid="02188776655")
+    assert result.var(chanvars.CALLBACK_NUMBER) == "09351112233"  # normalised, as it will be dialled
+    assert readback(result) == [DIGITS + d for d in "09351112233"]
+    get_data = [c for c in result.commands if c.startswith("GET DATA")]
+    assert get_data == ["GET DATA agi-server/callback-enter-number 1000 17"]
+    stored = await requests.get(result.var(chanvars.CALLBACK_ID))
+    assert stored.dial == "909351112233"
+
+
+async def test_key_2_after_the_read_back_enters_the_number_again(app, requests):
+    keys = "2" + "0912111#" + "09121112233#" + "2" + "09123334455#" + "1"
+    result = await call(app, keys)
+    sounds = streamed(result)
+    assert "agi-server/callback-invalid-number" in sounds  # 0912111 is too short
+    assert len([c for c in result.commands if c.startswith("GET DATA")]) == 3
+    assert result.var(chanvars.CALLBACK_NUMBER) == "09123334455"
+    assert result.var(chanvars.DEST) == "agi-hangup,s,1"
+
+
+async def test_a_second_request_of_the_same_customer_updates_the_first(app, requests):
+    first = await call(app, "11")
+    second = await call(app, "11")
+    assert first.var(chanvars.CALLBACK_ID) == second.var(chanvars.CALLBACK_ID)
+    assert streamed(second)[-1] == "agi-server/callback-already-registered"
+    assert "merged" in second.var(chanvars.REASON)
+    stored = await requests.get(first.var(chanvars.CALLBACK_ID))
+    assert stored.requests == 2
+    assert [e["event"] for e in stored.history] == ["registered", "merged"]
+    # another module is another request
+    third = await call(app, "11", code="801")
+    assert third.var(chanvars.CALLBACK_ID) != first.var(chanvars.CALLBACK_ID)
+    assert len(await requests.list()) == 2
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "00447911123456",  # international
+        "091212345678",  # one digit too many for a mobile
+        "0912123456",  # one digit short
+        "5050",  # an internal extension
+        "1234567890123",
+    ],
+)
+async def test_forbidden_numbers_are_refused(app, requests, typed):
+    result = await call(app, "2" + typed + "#" + "09121112233#" + "1", callerid="anonymous")
+    assert streamed(result).count("agi-server/callback-invalid-number") == 1
+    assert result.var(chanvars.CALLBACK_NUMBER) == "09121112233"
+
+
+async def test_module_patterns_narrow_what_is_allowed(app, requests):
+    # 801 allows mobiles only: a landline caller ID cannot be used with key 1
+    result = await call(app, "1" + "02188776655#" + "~~", callerid="02188776655", code="801")
+    assert result.var(chanvars.DEST) == "agi-hangup,s,1"  # 801's failure
+    assert result.var(chanvars.REASON) == "no usable number"
+    assert streamed(result)[0] == "agi-server/callback-801-intro"  # the instance's own prompt
+    assert await requests.list() == []
+
+
+async def test_anonymous_caller_who_types_nothing_goes_to_failure(app, requests):
+    result = await call(app, "1~~~", callerid="anonymous")
+    assert result.var(chanvars.DONE) == "1"
+    assert result.var(chanvars.DEST) == "ext-queues,support,1"
+    assert result.var(chanvars.REASON) == "no usable number"
+    assert streamed(result)[-1] == "agi-server/callback-failed"
+    assert await requests.list() == []
+
+
+async def test_too_many_wrong_keys_go_to_failure(app, requests):
+    result = await call(app, "~~~")  # silence at the intro, three times
+    assert result.var(chanvars.REASON) == "too many tries"
+    assert streamed(result).count("agi-server/callback-intro") == 3
+    result = await call(app, "7" + "1" + "8" + "2" + "~")  # wrong keys count too
+    assert result.var(chanvars.DEST) == "ext-queues,support,1"
+    assert "agi-server/common-invalid-choice" in streamed(result)
+
+
+async def test_caller_hanging_up_stores_nothing(app, requests):
+    result = await call(app, "1!")
+    assert result.agistatus == "HANGUP"
+    assert result.var(chanvars.DONE) is None
+    assert await requests.list() == []
+
+
+async def test_redis_down_apologises_and_fails_within_about_a_second(tmp_path):
+    config = config_for_test(CONFIG.replace("REDIS", "redis://127.0.0.1:1/0"), tmp_path)
+    async with running_server(config) as app:
+        started = time.monotonic()
+        result = await call(app, "11")
+        assert time.monotonic() - started < 2.0
+    assert result.var(chanvars.DEST) == "ext-queues,support,1"
+    assert result.var(chanvars.REASON) == "store unavailable"
+    assert streamed(result)[-1] == "agi-server/callback-failed"
+
+
+def test_rendered_dialplan_passes_asterisklint(tmp_path):
+    config = config_for_test(CONFIG.replace("REDIS", "redis://127.0.0.1:6379/0"), tmp_path / "c")
+    snippet = render_dialplan(config)
+    assert "[agi-callback-800]" in snippet and "[agi-callback-801]" in snippet
+    assert "exten => _X.,1" in snippet.split("[agi-callback-800]")[1].split("[agi-callback-801]")[0]
+    # 801 has no auto-dial: no dial leg in its context
+    assert "_X." not in snippet.split("[agi-callback-801]")[1].split("\n[")[0]
+    assert "Dial(Local/${EXTEN}@from-internal,30,U(agi-sub-callback-answered^${AGISRV_CALLBACK_ATTEMPT}))" in snippet
+    result = run_asterisklint(write_lint_tree(tmp_path / "lint", snippet, stub_contexts(config)))
+    assert result.ok, result.output
+
+
+def test_example_config_wires_callback_800(tmp_path):
+    from helpers import EXAMPLE
+
+    snippet = render_dialplan(load_config(EXAMPLE))
+    block = snippet.split("[agi-callback-800]")[1].split("\n[")[0]
+    assert "AGI(agi://127.0.0.1:4573/callback/800)" in block
+    assert "Goto(ext-queues,support,1)" in block  # failure
+
+
+async def test_generated_context_sends_the_caller_on_to_next_or_failure(app, tmp_path):
+    from agi_server.testing.dialplan_runner import run_context
+
+    host, port = app.server.address
+    snippet = render_dialplan(app.config).replace("agi://127.0.0.1:4573", f"agi://{host}:{port}")
+    run = await run_context(snippet, "agi-callback-800", call=CallScript(callerid="09121234567", keys="11"))
+    assert run.ended == "hangup"  # next: hangup
+    assert run.variables[chanvars.CALLBACK_NUMBER] == "09121234567"
+    down = render_dialplan(app.config).replace("agi://127.0.0.1:4573", "agi://127.0.0.1:1")
+    run = await run_context(down, "agi-callback-800", call=CallScript(callerid="09121234567", keys="11"))
+    assert (run.ended, run.target) == ("goto", "ext-queues,support,1")  # server down: failure
+
+
+async def test_dial_leg_announces_to_the_agent_then_dials_the_customer_outbound(app):
+    from agi_server.testing.dialplan_runner import run_context
+
+    run = await run_context(
+        render_dialplan(app.config),
+        "agi-callback-800",
+        exten="_X.",
+        variables={
+            "EXTEN": "909121234567",
+            chanvars.CALLBACK_ATTEMPT: "7.1",
+            chanvars.CALLBACK_AGENT: "5050",
+            chanvars.CALLBACK_ANNOUNCE: "agi-server/callback-agent-announce",
+        },
+    )
+    assert run.rang == [
+        ("Playback", "agi-server/callback-agent-announce"),
+        ("Dial", "Local/909121234567@from-internal,30,U(agi-sub-callback-answered^7.1)"),
+    ]
+    assert run.variables["CALLERID(num)"] == "5050"  # the outbound route sees the agent calling
