@@ -143,12 +143,7 @@ def status(config_path: Path, timeout: float) -> None:
     click.echo(asyncio.run(status_table(_load(config_path), timeout)))
 
 
-# --- modules filled in by their own issues --------------------------------
-
-
-def _not_yet(what: str) -> None:
-    click.echo(f"error: {what} is not available in this version yet", err=True)
-    raise SystemExit(2)
+# --- modules ---------------------------------------------------------------
 
 
 @main.group()

@@ -103,6 +103,14 @@ class EndOfStream:
 Event = Header | Reply | Hangup | EndOfStream
 
 
+# The replies most commands get, parsed once: the same Reply the regexes
+# below would build (never mutated by anyone, so safe to share).
+_COMMON_REPLIES = {
+    "200 result=1": Reply(200, result="1", extra=MappingProxyType({})),
+    "200 result=0": Reply(200, result="0", extra=MappingProxyType({})),
+}
+
+
 # --- parser ----------------------------------------------------------------
 
 _HEADER_KEY = re.compile(r"agi_[a-z0-9_]{1,64}")
@@ -113,6 +121,17 @@ _REPLY_200 = re.compile(
 _STATUS_LINE = re.compile(r"(?P<code>[1-5]\d\d)(?P<sep>[ -])(?P<text>.*)", re.DOTALL)
 
 _HEADER, _COMMANDS, _CLOSED = "HEADER", "COMMANDS", "CLOSED"
+
+# The keys Asterisk 22 sends (a set lookup is cheaper than the pattern).
+_COMMON_KEYS = frozenset(
+    f"agi_{name}"
+    for name in (
+        "network", "network_script", "request", "channel", "language", "type", "uniqueid", "version",
+        "callerid", "calleridname", "callingpres", "callingani2", "callington", "callingtns", "dnid",
+        "rdnis", "context", "extension", "priority", "enhanced", "accountcode", "threadid",
+    )
+)  # fmt: skip
+
 
 
 class AgiConnection:
@@ -176,6 +195,10 @@ class AgiConnection:
     # -- events ---------------------------------------------------------
 
     def next_event(self) -> Event | _NeedData:
+        if self.state == _HEADER:
+            header = self._header_block()
+            if header is not None:
+                return header
         while True:
             line = self._next_line()
             if line is None:
@@ -223,6 +246,47 @@ class AgiConnection:
             raise ProtocolError(f"unsolicited line: {line[:80]!r}")
         return self._reply_line(line)
 
+    def _header_block(self) -> Header | None:
+        """Fast path: the rest of the header is in the buffer, so take it in
+        one pass instead of line by line. Returns None whenever anything is
+        unusual (a limit, ``\r``, invalid UTF-8, a bad or repeated key, no
+        script): the line-by-line path then handles the same bytes and
+        raises the same error at the same line."""
+        buf = self._buf
+        end = buf.find(b"\n\n")
+        if end <= 0 or end > self.max_line_bytes:
+            return None
+        if self._header_bytes + end + 2 > self.max_header_bytes:
+            return None
+        block = bytes(buf[:end])
+        if b"\r" in block:
+            return None
+        try:
+            lines = block.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            return None
+        if len(self._header_lines) + len(lines) > self.max_header_lines:
+            return None
+        keys = set(self._header_keys)
+        parsed = []
+        for line in lines:
+            key, sep, value = line.partition(":")
+            if not sep or key in keys or (key not in _COMMON_KEYS and not _HEADER_KEY.fullmatch(key)):
+                return None
+            if value.startswith(" "):
+                value = value[1:]
+            parsed.append((key, value))
+            keys.add(key)
+        if "agi_network_script" not in keys and "agi_request" not in keys:
+            return None
+        del buf[: end + 2]
+        self._scan_from = 0
+        self._header_bytes += end + 2
+        self._header_lines += parsed
+        self._header_keys = keys
+        self.state = _COMMANDS
+        return Header(MappingProxyType(dict(self._header_lines)))
+
     def _header_line(self, line: str) -> Header | None:
         if line == "":
             if not self._header_lines:
@@ -248,6 +312,10 @@ class AgiConnection:
         return None
 
     def _reply_line(self, line: str) -> Reply | None:
+        common = _COMMON_REPLIES.get(line)
+        if common is not None:
+            self._awaiting = 0
+            return common
         m = _STATUS_LINE.fullmatch(line)
         if m is None:
             raise ProtocolError(f"bad reply line: {line[:80]!r}")
