@@ -26,8 +26,9 @@ from .store import EmbeddedRedis, Store, store_from_config
 log = logging.getLogger("agi_server.app")
 
 
-def make_ami_client(config: Config):
-    """The AMI client for a config, or None when AMI is not configured."""
+def make_ami_client(config: Config, logger: logging.Logger | None = None):
+    """The AMI client for a config, or None when AMI is not configured.
+    ``logger`` replaces the client's own (``agi_server.ami``)."""
     if not config.ami.enabled:
         return None
     from .ami import AmiClient, AmiSettings
@@ -41,7 +42,8 @@ def make_ami_client(config: Config):
             secret=a.secret,
             action_timeout=a.action_timeout,
             ping_interval=a.ping_interval,
-        )
+        ),
+        logger,
     )
 
 

@@ -23,6 +23,10 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The format shows none of these, and each costs every record a lookup
+    # (the pid is a system call): a call's INFO line is on the hot path.
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    logging._srcfile = None  # no caller frame lookup (funcName/lineno are not shown)
 
 
 def _load(path: Path) -> Config:

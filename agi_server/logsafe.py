@@ -12,6 +12,8 @@ _MAX = 200
 def sanitize(value: Any, limit: int = _MAX) -> str:
     """Printable, single-line, bounded rendering of an untrusted value."""
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if len(text) <= limit and text.isprintable():  # the usual case, in one C call
+        return text
     out = []
     for ch in text[:limit]:
         if ch.isprintable() and ch not in "\u2028\u2029":

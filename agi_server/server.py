@@ -20,9 +20,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import chanvars
 from .channel import AgiEnv, Channel
@@ -62,6 +61,8 @@ class RuntimeState:
     names: DialplanNames
     limits: Limits
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # peer host -> allowed?, filled by sessions; a new state starts empty
+    allow_cache: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
 
 class AgiServer:
@@ -143,6 +144,11 @@ class AgiSession(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self._reply: asyncio.Future[Reply] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._reply_timer: asyncio.TimerHandle | None = None
+        self._reply_timer_at = 0.0
+        self._reply_deadline: float | None = None
+        self._reply_timeout = 0.0
+        self._loop = asyncio.get_running_loop()
         self._closed = False
 
     # -- asyncio.Protocol -------------------------------------------------
@@ -163,10 +169,8 @@ class AgiSession(asyncio.Protocol):
             transport.abort()
             self._closed = True
             return
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # No TCP_NODELAY here: asyncio and uvloop both set it on every TCP
+        # transport already (one reply per command must not wait for Nagle).
         self.server.sessions.add(self)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.state.limits.header_timeout, self._header_timeout)
@@ -174,13 +178,17 @@ class AgiSession(asyncio.Protocol):
     def _allowed(self, peer: object) -> bool:
         if not isinstance(peer, tuple):
             return True  # unix socket: filesystem permissions decide
-        try:
-            addr = ipaddress.ip_address(peer[0])
-        except ValueError:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-            addr = addr.ipv4_mapped
-        return any(addr in net for net in self.state.allow)
+        # Asterisk connects from the same few addresses all day: decide each
+        # once per config (the cache goes with the state on reload).
+        cache = self.state.allow_cache
+        host = peer[0]
+        allowed = cache.get(host)
+        if allowed is None:
+            allowed = _allowed(host, self.state.allow)
+            if len(cache) >= 1024:
+                cache.clear()
+            cache[host] = allowed
+        return allowed
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -202,7 +210,7 @@ class AgiSession(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self._cancel_timer()
+        self._cancel_timers()
         self.server.sessions.discard(self)
         if self._reply is not None and not self._reply.done():
             self._reply.set_exception(ConnectionClosed("connection closed by Asterisk"))
@@ -246,6 +254,12 @@ class AgiSession(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
+    def _cancel_timers(self) -> None:
+        self._cancel_timer()
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
+            self._reply_timer = None
+
     # -- the call ---------------------------------------------------------
 
     def _start_call(self, header: Header) -> None:
@@ -257,16 +271,38 @@ class AgiSession(asyncio.Protocol):
         """Send one command and wait for its reply (the Channel's I/O)."""
         if self._closed or self.transport is None:
             raise ConnectionClosed("connection is closed")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         fut: asyncio.Future[Reply] = loop.create_future()
         self._reply = fut
         self.transport.write(command)
-        handle = loop.call_later(timeout, _expire, fut, timeout)
+        self._reply_timeout = timeout
+        self._reply_deadline = deadline = loop.time() + timeout
+        # One timer per call, not one per command: it is only moved when a
+        # deadline comes earlier than the one it is set for; otherwise it
+        # fires, sees the later deadline and sets itself again.
+        if self._reply_timer is None or self._reply_timer_at > deadline:
+            self._arm_reply_timer(deadline)
         try:
             return await fut
         finally:
-            handle.cancel()
             self._reply = None
+            self._reply_deadline = None
+
+    def _arm_reply_timer(self, when: float) -> None:
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
+        self._reply_timer_at = when
+        self._reply_timer = self._loop.call_at(when, self._reply_timer_fired)
+
+    def _reply_timer_fired(self) -> None:
+        self._reply_timer = None
+        deadline = self._reply_deadline
+        if deadline is None or self._closed:
+            return
+        if self._loop.time() < deadline - 0.001:  # woken early (timer granularity)
+            self._arm_reply_timer(deadline)
+        elif self._reply is not None and not self._reply.done():
+            self._reply.set_exception(AgiTimeout(f"no reply within {self._reply_timeout:g}s"))
 
     async def _run_call(self, env: AgiEnv) -> None:
         state = self.state
@@ -340,16 +376,21 @@ class AgiSession(asyncio.Protocol):
     def _close(self) -> None:
         if not self._closed and self.transport is not None:
             self._closed = True
-            self._cancel_timer()
+            self._cancel_timers()
             self.transport.close()
 
     def abort(self) -> None:
         self._closed = True
-        self._cancel_timer()
+        self._cancel_timers()
         if self.transport is not None:
             self.transport.abort()
 
 
-def _expire(fut: asyncio.Future[Reply], timeout: float) -> None:
-    if not fut.done():
-        fut.set_exception(AgiTimeout(f"no reply within {timeout:g}s"))
+def _allowed(host: str, allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in allow)

@@ -2,7 +2,7 @@
 whisper / barge on an agent's call, and click-to-call.
 
 Every extension and number is checked by the strict patterns of
-:mod:`agi_server.ami` *before* anything is sent, so ``5050&PJSIP/evil`` or a
+:mod:`agi_server.ami.checks` *before* anything is sent, so ``5050&PJSIP/evil`` or a
 value with CR/LF never reaches an Originate. The shapes of the Originates
 follow the recordings ``queue-call-with-whisper.txt`` (Application ChanSpy)
 and ``originate-click-to-call.txt`` (ring the user, then dial the number).
@@ -189,13 +189,12 @@ async def ami_session(config: Config, timeout: float = 3.0) -> AsyncIterator[Ami
     configured or cannot be reached within ``timeout`` seconds."""
     from .app import make_ami_client
 
-    configured = make_ami_client(config)
-    if configured is None:
-        raise SupervisorError("AMI is not configured (ami.username is empty)")
     problem = _LastProblem()
     log = logging.Logger("agi_server.ami")  # not in the logging tree: nothing leaks to stderr
     log.addHandler(problem)
-    ami = AmiClient(configured.settings, log)
+    ami = make_ami_client(config, logger=log)
+    if ami is None:
+        raise SupervisorError("AMI is not configured (ami.username is empty)")
     await ami.start()
     try:
         if not await ami.wait_connected(timeout):

@@ -87,8 +87,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"])
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the run")
+    parser.add_argument("--log", default="/dev/null", help="where log records go")
     args = parser.parse_args()
-    logging.basicConfig(level=getattr(logging, args.level), stream=open("/dev/null", "w"),  # noqa: SIM115
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False  # as `serve` does
+    logging._srcfile = None
+    logging.basicConfig(level=getattr(logging, args.level), stream=open(args.log, "a"),  # noqa: SIM115
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(agi_server_config(Path(tmp), 4573, level=args.level))

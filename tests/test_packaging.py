@@ -4,6 +4,7 @@ console command lists every command SPEC.md names."""
 from __future__ import annotations
 
 import importlib.resources
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -42,17 +43,24 @@ def test_templates_are_found_through_the_package():
     assert (path / "agi-server.conf.j2").is_file()
 
 
-def test_wheel_contains_templates_catalog_and_recordings(tmp_path):
+def test_wheel_contains_the_code_templates_catalog_and_recordings(tmp_path):
+    # Build from a clean copy: an in-tree build/ left by an earlier build
+    # can smuggle stale modules into the wheel.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "var", "*.egg-info", "__pycache__", "node_modules", ".hypothesis"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(src)],
         check=True, capture_output=True,
     )  # fmt: skip
     [wheel] = tmp_path.glob("agi_server-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    for module in (ROOT / "agi_server").rglob("*.py"):
+        assert f"agi_server/{module.relative_to(ROOT / 'agi_server').as_posix()}" in names
     for template in (ROOT / "dialplan_templates").glob("*.j2"):
         assert f"agi_server/dialplan_templates/{template.name}" in names
     assert "agi_server/sounds/catalog.yaml" in names
-    assert "agi_server/testing/transcripts/agi/basic-commands.txt" in names
-    assert "agi_server/testing/transcripts/ami/queue-call-answered.txt" in names
+    for recording in (ROOT / "agi_server" / "testing" / "transcripts").rglob("*.txt"):
+        assert f"agi_server/testing/transcripts/{recording.relative_to(ROOT / 'agi_server/testing/transcripts').as_posix()}" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "agi-server = agi_server.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

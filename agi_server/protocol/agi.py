@@ -388,8 +388,8 @@ def encode_command(verb: str, *args: str | int, quote: tuple[int, ...] = ()) -> 
         if i in quote:
             parts.append(quote_arg(text))
         else:
-            check_arg(text)
-            if not _BARE.fullmatch(text):
+            if not _BARE.fullmatch(text):  # a bare token has no \r, \n or NUL either
+                check_arg(text)
                 raise LocalProtocolError(f"argument {i} must be a bare token: {text[:40]!r}")
             parts.append(text)
     data = (" ".join(parts) + "\n").encode("utf-8")

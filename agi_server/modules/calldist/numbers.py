@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, carrier, geocoder
+from phonenumbers import PhoneNumberType, carrier
 
 from agi_server.logsafe import sanitize
 
@@ -115,10 +115,19 @@ class CallerNumber:
     operator: str | None = None
     area: str | None = None
     is_city: bool = False
-    region_name: str | None = None
     valid: bool = False
     national: str | None = None
     context: NumberContext = field(default_factory=NumberContext, repr=False)
+
+    @property
+    def region_name(self) -> str | None:
+        """The geocoder's place name: the province of a landline, the
+        country of a foreign number; None when not valid. Looked up when
+        asked (dry runs, explanations), never for a call: the geocoder's
+        data costs ~100 MB of memory once loaded."""
+        if not self.valid or self.e164 is None:
+            return None
+        return _region_name(self.e164)
 
 
 def normalise(raw: str | None, ctx: NumberContext) -> CallerNumber:
@@ -295,7 +304,6 @@ def _classify(raw: str, number: phonenumbers.PhoneNumber, valid: bool, ctx: Numb
         area_length = phonenumbers.length_of_geographical_area_code(number)
         area = nsn[:area_length] or None
 
-    region_name = geocoder.description_for_number(number, "en") if valid else ""
     return CallerNumber(
         raw=raw,
         e164=e164,
@@ -303,11 +311,17 @@ def _classify(raw: str, number: phonenumbers.PhoneNumber, valid: bool, ctx: Numb
         operator=operator,
         area=area,
         is_city=area is not None and area == ctx.area_code,
-        region_name=region_name or None,
         valid=valid,
         national=national,
         context=ctx,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _region_name(e164: str) -> str | None:
+    from phonenumbers import geocoder  # loaded on first use only (see region_name)
+
+    return geocoder.description_for_number(phonenumbers.parse(e164), "en") or None
 
 
 def area_name(area: str, ctx: NumberContext) -> str | None:
@@ -325,6 +339,8 @@ def area_name(area: str, ctx: NumberContext) -> str | None:
             and phonenumbers.number_type(sample) == PhoneNumberType.FIXED_LINE
             and phonenumbers.length_of_geographical_area_code(sample) == len(area)
         ):
+            from phonenumbers import geocoder  # loaded on first use only (see region_name)
+
             return geocoder.description_for_number(sample, "en") or None
     return None
 

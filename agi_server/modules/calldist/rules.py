@@ -23,7 +23,7 @@ the naive "first matching rule by (order, index)" scan.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from agi_server.errors import AgiServerError
@@ -120,7 +120,12 @@ class Match:
     """The winning rule for a caller and why it matched."""
 
     rule: Rule
-    reason: str
+    number: CallerNumber = field(repr=False, compare=False)
+
+    @property
+    def reason(self) -> str:
+        # Worded only when asked (dry runs, logs): a call does not need it.
+        return self.rule.explain(self.number)[1]
 
 
 class Check(NamedTuple):
@@ -214,7 +219,7 @@ class RuleSet:
         if best == len(self.rules):
             return None
         rule = self.rules[best]
-        return Match(rule, rule.explain(number)[1])
+        return Match(rule, number)
 
     def explain(self, number: CallerNumber, all_rules: bool = False) -> list[Check]:
         """Every rule checked, in decision order, up to the winner (or all of

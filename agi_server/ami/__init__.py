@@ -1,0 +1,49 @@
+"""AMI: a supervised, logged-in connection to Asterisk's manager interface,
+and the checks and lookups features build on it.
+
+Every name importers use is re-exported here (``from agi_server.ami import
+AmiClient, check_channel``); the code lives in small modules:
+
+- ``checks``: strict checks for extensions, numbers, contexts, channels;
+- ``calls``: ``CoreShowChannels`` rows and where an extension is talking;
+- ``state``: extension and device states, cached from events;
+- ``originate``: the Originate action built and read without I/O;
+- ``events``: event subscriptions and their listener tasks;
+- ``link``: panoramisk's protocol and manager, hardened;
+- ``client``: ``AmiClient``, the connection life cycle and the actions.
+"""
+
+from .calls import CallChannel, ChannelInfo, ExtensionStatusRow, locate_call
+from .checks import (
+    MAX_CHANNEL_LENGTH,
+    MAX_EXTENSION_LENGTH,
+    MAX_NUMBER_LENGTH,
+    check_channel,
+    check_context,
+    check_extension,
+    check_number,
+)
+from .client import AmiClient, AmiSettings
+from .originate import ORIGINATE_REASONS, OriginateResult
+from .state import EXTENSION_STATUS_TEXT, ExtensionState, StateCache
+
+__all__ = [
+    "EXTENSION_STATUS_TEXT",
+    "MAX_CHANNEL_LENGTH",
+    "MAX_EXTENSION_LENGTH",
+    "MAX_NUMBER_LENGTH",
+    "ORIGINATE_REASONS",
+    "AmiClient",
+    "AmiSettings",
+    "CallChannel",
+    "ChannelInfo",
+    "ExtensionState",
+    "ExtensionStatusRow",
+    "OriginateResult",
+    "StateCache",
+    "check_channel",
+    "check_context",
+    "check_extension",
+    "check_number",
+    "locate_call",
+]
