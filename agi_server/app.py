@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ class Application:
             log.exception("reload refused, keeping the running config")
             return False
         self.server.swap(state)
+        gc.freeze()  # the new rule sets too (see serve)
         self.config = new
         self._stop_workers()
         self._start_workers(state.services)
@@ -175,6 +177,10 @@ async def serve(
     """
     config = load_config(config_path)
     app = await Application.start(config, listen=listen, reuse_port=reuse_port, background=background)
+    # Everything loaded so far (modules, config, rule sets) lives as long as
+    # the process: keep the cyclic GC from walking it on every full pass
+    # (25 ms pauses with the example config, far more with large rule sets).
+    gc.freeze()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -214,6 +214,10 @@ class AgiSession(asyncio.Protocol):
         self.server.sessions.discard(self)
         if self._reply is not None and not self._reply.done():
             self._reply.set_exception(ConnectionClosed("connection closed by Asterisk"))
+        # The transport refers to us: dropping our side of that cycle lets
+        # reference counting free the whole call now, instead of leaving it
+        # to the cyclic GC (whose passes cost every call, and the tail).
+        self.transport = None
 
     # -- parsing ----------------------------------------------------------
 

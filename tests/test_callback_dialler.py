@@ -14,7 +14,6 @@ import time
 import pytest
 
 from agi_server import chanvars
-from agi_server.modules.callback.dialler import agent_of
 from agi_server.modules.callback.requests import CallbackRequests
 from agi_server.store import Store
 from agi_server.testing.agi_client import CallScript, place_call
@@ -322,10 +321,3 @@ async def test_manual_module_never_dials(make_app, fake, requests):
         assert (await requests.get(rid)).state == "pending"
 
 
-def test_agent_of_channel_and_interface_names():
-    assert agent_of("Local/5050@agents-00000008;1") == "5050"
-    assert agent_of("Local/5050@agents/n") == "5050"
-    assert agent_of("PJSIP/5051-00000012") == "5051"
-    assert agent_of("PJSIP/5051") == "5051"
-    assert agent_of("PJSIP/trunk-00000001") is None
-    assert agent_of("") is None and agent_of(None) is None

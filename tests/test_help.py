@@ -10,7 +10,7 @@ import time
 import pytest
 
 from agi_server import chanvars
-from agi_server.modules.help.handler import operator_from_channel
+from agi_server.ami import extension_of
 from agi_server.modules.help.lookup import LookupFailed, lookup_request_url, parse_manager_reply
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.ami_server import FakeAmiServer, transcript_messages
@@ -489,5 +489,5 @@ def test_lookup_request_url():
         ("Local/5051@agents", None),
     ],
 )
-def test_operator_from_channel(channel, operator):
-    assert operator_from_channel(channel) == operator
+def test_operator_from_live_channel(channel, operator):
+    assert extension_of(channel, channel_only=True) == operator

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from pydantic import TypeAdapter, ValidationError
 
+from agi_server.ami import extension_of
 from agi_server.cli import main
 from agi_server.config import parse_config
 from agi_server.dialplan import render_dialplan
 from agi_server.errors import ConfigError
-from agi_server.modules.reconnect.answers import operator_of
 from agi_server.modules.reconnect.config import Expiry, ExpiryField
 from agi_server.modules.reconnect.memory import OperatorMemory
 from agi_server.store import EmbeddedRedis, Store
@@ -74,8 +74,8 @@ def test_bad_expiries_are_refused(bad):
         ("PJSIP/50$50", None),
     ],
 )
-def test_operator_of(name, operator):
-    assert operator_of(name) == operator
+def test_extension_of_channels_and_interfaces(name, operator):
+    assert extension_of(name) == operator
 
 
 # --- config -----------------------------------------------------------------------

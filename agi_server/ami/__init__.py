@@ -13,7 +13,7 @@ AmiClient, check_channel``); the code lives in small modules:
 - ``client``: ``AmiClient``, the connection life cycle and the actions.
 """
 
-from .calls import CallChannel, ChannelInfo, ExtensionStatusRow, locate_call
+from .calls import CallChannel, ChannelInfo, ExtensionStatusRow, extension_of, locate_call
 from .checks import (
     MAX_CHANNEL_LENGTH,
     MAX_EXTENSION_LENGTH,
@@ -45,5 +45,6 @@ __all__ = [
     "check_context",
     "check_extension",
     "check_number",
+    "extension_of",
     "locate_call",
 ]

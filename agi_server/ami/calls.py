@@ -17,6 +17,34 @@ from dataclasses import dataclass
 _LOCAL_HALF = re.compile(r"Local/(?P<exten>[^@;/]+)@(?P<rest>[^;/]+-[0-9a-fA-F]+);(?P<half>[12])")
 _DEVICE_CHANNEL = re.compile(r"(?P<tech>[A-Za-z0-9_]+)/(?P<resource>[^;/@]+)-[0-9a-fA-F]+")
 _MAX_HOPS = 4  # Local pairs chained between the agent and the peer
+# Queue member interfaces and dial strings: PJSIP/5050, Local/5050@from-queue/n
+_LOCAL_INTERFACE = re.compile(r"Local/(?P<exten>[^@;/]+)@[A-Za-z0-9_.+-]+(?:/n)?")
+_DEVICE_INTERFACE = re.compile(r"(?P<tech>[A-Za-z0-9_]+)/(?P<resource>[^;/@-]+)")
+_EXTENSION = re.compile(r"[0-9]{1,20}")
+
+
+def extension_of(name: str | None, *, channel_only: bool = False) -> str | None:
+    """The extension behind a channel name (``PJSIP/5050-0000001a``,
+    ``Local/5050@agents-0000000a;1``) or, unless ``channel_only``, behind a
+    queue interface / dial string (``PJSIP/5050``, ``Local/5050@from-queue/n``).
+
+    One rule for every module that has to tell which operator an AMI event
+    or a channel belongs to; anything that is not an extension (a trunk, a
+    customer's Local channel with letters, junk) gives None.
+    """
+    if not name:
+        return None
+    match = _LOCAL_HALF.fullmatch(name) or _DEVICE_CHANNEL.fullmatch(name)
+    if match is not None and match.re is _DEVICE_CHANNEL and match["tech"].lower() == "local":
+        match = None
+    if match is None and not channel_only:
+        match = _LOCAL_INTERFACE.fullmatch(name) or _DEVICE_INTERFACE.fullmatch(name)
+        if match is not None and match.re is _DEVICE_INTERFACE and match["tech"].lower() == "local":
+            match = None
+    if match is None:
+        return None
+    exten = match["exten"] if "exten" in match.re.groupindex else match["resource"]
+    return exten if _EXTENSION.fullmatch(exten) else None
 
 
 def _real_number(text: str | None) -> str | None:

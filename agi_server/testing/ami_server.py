@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from agi_server.ami.state import EXTENSION_STATUS_TEXT
 from agi_server.errors import ProtocolError
 from agi_server.protocol.ami import (
     NEED_DATA,
@@ -28,20 +29,8 @@ from agi_server.protocol.ami import (
 
 GREETING = b"Asterisk Call Manager/11.0.0\r\n"
 
-# ExtensionStatus codes as Asterisk names them (pbx.c), and the device state
-# a hint shows for each.
-EXTENSION_STATUS_TEXT = {
-    -2: "Removed",
-    -1: "Unknown",
-    0: "Idle",
-    1: "InUse",
-    2: "Busy",
-    4: "Unavailable",
-    8: "Ringing",
-    9: "InUse&Ringing",
-    16: "Hold",
-    17: "InUse&Hold",
-}
+# The device state a hint shows for each ExtensionStatus code (the codes and
+# their names are Asterisk's, kept once in agi_server.ami.state).
 _DEVICE_STATE_FOR_STATUS = {
     -1: "UNKNOWN",
     0: "NOT_INUSE",

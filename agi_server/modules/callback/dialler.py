@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import secrets
 import socket
 import time
@@ -40,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import chanvars
-from ...ami import ExtensionState, check_extension
+from ...ami import ExtensionState, check_extension, extension_of
 from ...config import member_extensions
 from ...errors import (
     AmiActionFailed,
@@ -69,8 +68,6 @@ MIN_DELAY = 0.02
 RESULT_SLACK = 60.0
 RECORD_TRIES = 3
 
-_LOCAL = re.compile(r"Local/([0-9]{1,20})@")
-_DEVICE = re.compile(r"(?!Local/)[A-Za-z0-9_]{1,20}/([0-9]{1,20})(?:-[0-9a-fA-F]+)?(?:;[12])?")
 
 DIAL_STATUS_TEXT = {
     "ANSWER": "customer answered",
@@ -85,19 +82,6 @@ DIAL_STATUS_TEXT = {
 
 def describe_status(status: str) -> str:
     return DIAL_STATUS_TEXT.get(status, f"customer leg {sanitize(status, 20).lower()}")
-
-
-def agent_of(channel: str | None) -> str | None:
-    """The extension in a channel or queue interface name
-    (``Local/5050@agents-0000000a;1``, ``PJSIP/5050-00000012``,
-    ``Local/5050@agents/n``), None for anything else."""
-    if not channel:
-        return None
-    match = _LOCAL.match(channel)
-    if match:
-        return match[1]
-    match = _DEVICE.fullmatch(channel)
-    return match[1] if match else None
 
 
 def owner_id() -> str:
@@ -439,13 +423,13 @@ class CallbackWorker:
             log.warning("callback: cannot record the result of %s: %s", token, exc)
 
     async def on_agent_connect(self, event) -> None:
-        agent = agent_of(event.get("Interface")) or agent_of(event.get("DestChannel"))
+        agent = extension_of(event.get("Interface")) or extension_of(event.get("DestChannel"))
         await self._answered(event.get("CallerIDNum"), agent, event.get("Queue"))
 
     async def on_dial_end(self, event) -> None:
         if (event.get("DialStatus") or "").upper() != "ANSWER":
             return
-        await self._answered(event.get("CallerIDNum"), agent_of(event.get("DestChannel")), None)
+        await self._answered(event.get("CallerIDNum"), extension_of(event.get("DestChannel")), None)
 
     async def _answered(self, customer: str | None, agent: str | None, queue: str | None) -> None:
         """The customer got through to the target: their pending request is

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 
-from ...ami import ExtensionState, check_channel, check_extension
+from ...ami import ExtensionState, check_channel, check_extension, extension_of
 from ...destinations import Destination, context_safe
 from ...errors import AmiActionFailed, AmiError, AmiTimeout, AmiUnavailable, ChannelHungUp, UnsafeValue
 from ...logsafe import sanitize
@@ -45,19 +44,6 @@ log = logging.getLogger("agi_server.help")
 NOT_FREE = frozenset({-2, 1, 2, 4, 8, 9, 16, 17})
 NOTICE_EXTEN = "unavailable"  # extension of the help context that plays the prompt
 NOTICE_TIMEOUT = 10.0
-_LOCAL_HALF = re.compile(r"Local/(?P<exten>[^@;/]+)@[^;/]+;[12]")
-_DEVICE = re.compile(r"[A-Za-z][A-Za-z0-9_]*/(?P<exten>[^;/@]+)-[0-9a-fA-F]+")
-
-
-def operator_from_channel(name: str) -> str | None:
-    """``PJSIP/5050-0000001a`` or ``Local/5050@agents-0000000a;1`` -> ``5050``."""
-    match = _LOCAL_HALF.fullmatch(name)
-    if match is None and not name.lower().startswith("local/"):
-        match = _DEVICE.fullmatch(name)
-    if match is None:
-        return None
-    exten = match["exten"]
-    return exten if re.fullmatch(r"[0-9]{1,20}", exten) else None
 
 
 def department_helpers(departments, operator: str) -> list[str]:
@@ -149,7 +135,7 @@ class HelpDesk:
 
     def _operator(self, call: Call, in_call: bool) -> str | None:
         if in_call:
-            return operator_from_channel(call.env.channel)
+            return extension_of(call.env.channel, channel_only=True)
         try:
             return check_extension(call.env.callerid)
         except UnsafeValue:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from ...ami import extension_of
 from ...config import ConfigFile, member_extensions
 from ...errors import StoreUnavailable
 from ...logsafe import sanitize
@@ -33,28 +34,9 @@ from .memory import OperatorMemory
 log = logging.getLogger(__name__)
 
 _EXTENSION = re.compile(r"[0-9]{1,20}")
-_DEVICE_SUFFIX = re.compile(r"-[0-9a-fA-F]+$")
 # Asterisk uniqueids/linkedids are "1795305165.14"; Originate may set any
 # ChannelId, so accept a conservative superset.
 _CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def operator_of(name: str | None) -> str | None:
-    """The extension behind a channel or queue interface name.
-
-    ``PJSIP/5050``, ``PJSIP/5050-0000001a``, ``Local/5050@from-queue/n``,
-    ``Local/5050@agents-00000008;1`` -> ``5050``; anything else -> None.
-    """
-    if not name:
-        return None
-    tech, sep, rest = name.partition("/")
-    if not sep or not tech:
-        return None
-    if tech.lower() == "local":
-        exten = rest.split("@", 1)[0]
-    else:
-        exten = _DEVICE_SUFFIX.sub("", rest.split("/", 1)[0].split(";", 1)[0])
-    return exten if _EXTENSION.fullmatch(exten) else None
 
 
 def target_members(item: OperatorReconnect, file: ConfigFile) -> frozenset[str]:
@@ -136,7 +118,7 @@ class AmiAnswerListener:
 
     async def on_agent_connect(self, event: Mapping[str, str]) -> None:
         queue = event.get("Queue") or ""
-        operator = operator_of(event.get("Interface")) or operator_of(event.get("DestChannel"))
+        operator = extension_of(event.get("Interface")) or extension_of(event.get("DestChannel"))
         for recorder in self.recorders:
             target = recorder.item.target
             if target.kind == "queue" and target.value == queue:
@@ -145,7 +127,7 @@ class AmiAnswerListener:
     async def on_dial_end(self, event: Mapping[str, str]) -> None:
         if (event.get("DialStatus") or "").upper() != "ANSWER" or not event.get("Channel"):
             return
-        operator = operator_of(event.get("DestChannel"))
+        operator = extension_of(event.get("DestChannel"))
         for recorder in self.recorders:
             target = recorder.item.target
             if target.kind == "extension" and target.value == operator:

@@ -19,6 +19,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from ... import chanvars
+from ...ami import extension_of
 from ...destinations import Destination
 from ...errors import StoreUnavailable
 from ...prompts import prompt_name
@@ -26,7 +27,7 @@ from ...routing import Call, Outcome, Route, Services
 from .. import ModuleSpec
 from ..calldist.handler import number_context
 from ..calldist.numbers import Normaliser
-from .answers import AmiAnswerListener, AnswerRecorder, call_id, operator_of, target_members
+from .answers import AmiAnswerListener, AnswerRecorder, call_id, target_members
 from .config import OperatorReconnect
 from .memory import OperatorMemory
 
@@ -104,7 +105,7 @@ class AnswerHook:
         item = self.item
         args = call.env.args
         given = args[1] if len(args) > 1 else ""
-        operator = given if _is_extension(given) else operator_of(call.env.channel)
+        operator = given if _is_extension(given) else extension_of(call.env.channel)
         call_ref = call_id(args[0] if args else None) or call_id(call.env.uniqueid)
         store = call.services.store
         if store is None:
