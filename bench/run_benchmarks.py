@@ -114,6 +114,7 @@ def all_systems(work: Path, commands_file: Path, wanted: list[str]) -> list[Serv
     table = {
         "agi-server": lambda: systems.agi_server(work, "agi-server", level="INFO"),
         "agi-server-warning": lambda: systems.agi_server(work, "agi-server-warning", level="WARNING"),
+        "agi-server-2rt": lambda: systems.agi_server_two_round_trips(work),
         "panoramisk": lambda: systems.panoramisk(work, commands_file, script),
         "ding-dong": lambda: systems.ding_dong(work, commands_file, script),
         "floor-asyncio": lambda: systems.floor(work, commands_file, "asyncio"),
@@ -308,6 +309,13 @@ def phase_workers(args, work, commands_file, rec) -> None:
 
 # --- plot --------------------------------------------------------------------------
 
+LABELS = {
+    "agi-server": "agi-server (log INFO)",
+    "agi-server-warning": "agi-server (log WARNING)",
+    "ding-dong": "ding-dong (Node 20)",
+    "panoramisk": "panoramisk Application",
+}
+
 
 def plot(lines: list[dict], path: Path) -> None:
     import matplotlib
@@ -319,12 +327,13 @@ def plot(lines: list[dict], path: Path) -> None:
     if not scaling:
         return
     names = list(dict.fromkeys(r["system"] for r in scaling))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=90)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4.0), dpi=90)
     for name in names:
         points = sorted((r["concurrency"], r["calls_per_s"], r["p99_ms"]) for r in scaling if r["system"] == name)
         xs = [p[0] for p in points]
-        ax1.plot(xs, [p[1] for p in points], marker="o", label=name)
-        ax2.plot(xs, [p[2] for p in points], marker="o", label=name)
+        label = LABELS.get(name, name)
+        ax1.plot(xs, [p[1] for p in points], marker="o", label=label)
+        ax2.plot(xs, [p[2] for p in points], marker="o", label=label)
     for ax in (ax1, ax2):
         ax.set_xscale("log")
         ax.set_xticks([50, 200, 500, 2000], ["50", "200", "500", "2000"])
@@ -335,8 +344,10 @@ def plot(lines: list[dict], path: Path) -> None:
     ax2.set_ylabel("p99 session latency (ms)")
     ax2.set_yscale("log")
     ax2.set_title("p99 latency")
-    ax1.legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels) // 2 + len(labels) % 2, fontsize=7,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -353,6 +364,7 @@ PHASES = {
     "workers": phase_workers,
 }
 SYSTEMS = ["agi-server", "agi-server-warning", "panoramisk", "ding-dong", "floor-asyncio", "floor-uvloop"]
+# also: "agi-server-2rt", the prototype of a 2-round-trip outcome (see docs/BENCHMARKS.md)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -372,7 +384,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers-level", default="WARNING", help="agi-server log level in the workers phase")
     parser.add_argument("--quick", action="store_true", help="short runs, to check the set-up")
     parser.add_argument("--plot", type=Path, default=PLOT)
+    parser.add_argument("--plot-from", type=Path, nargs="+", metavar="JSONL",
+                        help="only redraw the plot from earlier results files")
     args = parser.parse_args(argv)
+    if args.plot_from:
+        lines = [json.loads(line) for path in args.plot_from for line in path.read_text().splitlines() if line]
+        plot(lines, args.plot)
+        return
     args.systems = [s for s in args.systems.split(",") if s]
     args.levels = [int(x) for x in args.levels.split(",") if x]
     if args.quick:

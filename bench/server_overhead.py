@@ -49,6 +49,7 @@ class MemoryTransport(asyncio.Transport):
         if not self.closed:
             self.closed = True
             self.loop.call_soon(self.protocol.connection_lost, None)
+            self.protocol = None  # as asyncio's and uvloop's transports do once closed
             self.done.set_result(None)
 
     def abort(self) -> None:
@@ -60,6 +61,7 @@ class MemoryTransport(asyncio.Transport):
 
 async def run(server: AgiServer, headers: list[bytes], calls: int, concurrency: int) -> float:
     loop = asyncio.get_running_loop()
+    server.loop = loop  # as AgiServer.start() sets it
     pending = calls
 
     async def worker() -> None:
@@ -91,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False  # as `serve` does
     logging._srcfile = None
-    logging.basicConfig(level=getattr(logging, args.level), stream=open(args.log, "a"),  # noqa: SIM115
+    logging.basicConfig(level=getattr(logging, args.level), stream=open(args.log, "a"),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(agi_server_config(Path(tmp), 4573, level=args.level))

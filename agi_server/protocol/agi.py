@@ -202,6 +202,9 @@ class AgiConnection:
                         self._scan_from = 0
                         self._awaiting = 0
                         return reply
+                elif idx < 0 and not self._eof and len(buf) <= self.max_line_bytes:
+                    self._scan_from = len(buf)
+                    return NEED_DATA  # what the line reader would say, without its work
         elif self.state == _HEADER:
             header = self._header_block()
             if header is not None:
@@ -256,7 +259,7 @@ class AgiConnection:
     def _header_block(self) -> Header | None:
         """Fast path: the rest of the header is in the buffer, so take it in
         one pass instead of line by line. Returns None whenever anything is
-        unusual (a limit, ``\r``, invalid UTF-8, a bad or repeated key, no
+        unusual (a limit, a carriage return, invalid UTF-8, a bad or repeated key, no
         script): the line-by-line path then handles the same bytes and
         raises the same error at the same line."""
         buf = self._buf
@@ -272,14 +275,14 @@ class AgiConnection:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
             return None
-        lines = text.split("\n")
-        if len(self._header_lines) + len(lines) > self.max_header_lines:
+        count = text.count("\n") + 1
+        if len(self._header_lines) + count > self.max_header_lines:
             return None
         # One pass in C over every line; each must match (count) and no key
         # may repeat, or the line-by-line path takes over.
         parsed = _HEADER_LINES.findall(text)
         keys = {key for key, _ in parsed}
-        if len(parsed) != len(lines) or len(keys) != len(parsed) or not keys.isdisjoint(self._header_keys):
+        if len(parsed) != count or len(keys) != count or not keys.isdisjoint(self._header_keys):
             return None
         keys |= self._header_keys
         if "agi_network_script" not in keys and "agi_request" not in keys:
@@ -288,9 +291,10 @@ class AgiConnection:
         self._scan_from = 0
         self._header_bytes += end + 2
         self._header_lines += parsed
-        self._header_keys = keys
+        env = dict(self._header_lines)
+        self._header_lines, self._header_keys = [], set()  # the Header has it all now
         self.state = _COMMANDS
-        return Header(MappingProxyType(dict(self._header_lines)))
+        return Header(MappingProxyType(env))
 
     def _header_line(self, line: str) -> Header | None:
         if line == "":
@@ -299,6 +303,7 @@ class AgiConnection:
             env = dict(self._header_lines)
             if "agi_network_script" not in env and "agi_request" not in env:
                 raise ProtocolError("header has no agi_network_script or agi_request")
+            self._header_lines, self._header_keys = [], set()  # the Header has it all now
             self.state = _COMMANDS
             return Header(MappingProxyType(env))
         if len(self._header_lines) >= self.max_header_lines:

@@ -20,9 +20,11 @@ import re
 from dataclasses import dataclass, field
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, carrier
+from phonenumbers import PhoneNumberType
 
 from agi_server.logsafe import sanitize
+from agi_server.modules.calldist.operators import operator_name
+from agi_server.modules.calldist.operators import preload as preload_operators
 
 # Longer caller IDs are not phone numbers; refusing them early keeps hostile
 # input from costing parse time or filling the cache with junk keys.
@@ -175,6 +177,7 @@ class Normaliser:
 
     def __init__(self, ctx: NumberContext, cache_size: int = 65536):
         self.context = ctx
+        preload_operators(ctx.country_code)  # most callers are domestic
         self._cached = functools.lru_cache(maxsize=cache_size)(self._uncached)
 
     def _uncached(self, raw: str) -> CallerNumber:
@@ -296,7 +299,7 @@ def _classify(raw: str, number: phonenumbers.PhoneNumber, valid: bool, ctx: Numb
 
     operator = None
     if valid and number_type in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
-        name = carrier.name_for_number(number, "en")
+        name = operator_name(number)  # = phonenumbers.carrier.name_for_number(number, "en"), in less memory
         operator = _OPERATOR_NAMES.get(name, name.lower()) or None
 
     area = None
