@@ -5,21 +5,22 @@ Handlers set these; the generated dialplan reads them. Templates receive
 template names a variable that is not defined here.
 """
 
-# Set last by every handler: "1" means the server finished the call's
-# decision. Asterisk reports AGISTATUS=SUCCESS even when the server just
-# closed the socket, so the dialplan trusts this marker, not AGISTATUS.
+# Set last by every handler: "1/<kind>/<value>/<context>/<exten>/<priority>/<reason>"
+# (agi_server/decision.py). Asterisk reports AGISTATUS=SUCCESS even when the
+# server just closed the socket, so the dialplan trusts this marker, not
+# AGISTATUS; the marker also carries the decision, in one round trip.
 DONE = "AGISRV_DONE"
-# Where the dialplan goes next: "context,exten,priority" for Goto().
+# Unpacked from DONE by the generated dialplan (the server does not set them):
+# where the dialplan goes next, "context,exten,priority" for Goto();
 DEST = "AGISRV_DEST"
-# The destination's type (extension, queue, hangup, ...) for the dialplan
-# branches that act differently per type (e.g. ring with a timeout).
+# the destination's type (extension, queue, hangup, ...) for the branches
+# that act differently per type (e.g. ring with a timeout);
 DEST_KIND = "AGISRV_DEST_KIND"
-# The destination's value: an extension number or a queue name.
+# the destination's value: an extension number or a queue name;
 DEST_VALUE = "AGISRV_DEST_VALUE"
-# A short reason for the decision, for the admin reading the CDR / logs.
+# a short reason for the decision, for the admin reading the CDR / logs
+# (the server sets it alone, for an unknown route).
 REASON = "AGISRV_REASON"
-# Call distribution: the matched item (1-based position) or "" for failure.
-CALLDIST_ITEM = "AGISRV_CALLDIST_ITEM"
 # Caller number in E.164 as the server understood it.
 CALLER_E164 = "AGISRV_CALLER_E164"
 # Reconnect: the remembered operator's extension, and ring timeout seconds.

@@ -5,7 +5,7 @@ Each session connects, writes the header block exactly as
 once per caller ID), answers every command with the bytes
 :class:`~agi_server.testing.agi_client.ChannelModel` would send, and waits
 for the server to close. A session counts as done only if the last command
-before the close set the done-marker (``AGISRV_DONE`` to ``1``); a refused
+before the close set the done-marker (``AGISRV_DONE``, first field ``1``); a refused
 or reset connection, a session over its time limit, or a close without the
 marker is a failure, counted by reason.
 
@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from . import chanvars
+from .decision import is_done
 from .protocol.agi import parse_command_line
 from .testing.agi_client import CallScript, ChannelModel, header_lines
 
@@ -279,7 +280,7 @@ class _AsteriskSide(asyncio.Protocol):
             m = _SET_PLAIN.fullmatch(line)
             if m is not None:
                 self.variables[m[1]] = m[2]
-                self.done_last = m[1] == self.run.done_name and m[2] == b"1"
+                self.done_last = m[1] == self.run.done_name and is_done(m[2])
                 return _OK
             self._use_model()
         assert self.model is not None
@@ -322,7 +323,9 @@ def _sets_done(command: str, name: str) -> bool:
         words = parse_command_line(command)
     except ValueError:
         return False
-    return [w.upper() for w in words[:2]] == ["SET", "VARIABLE"] and words[2:] == [name, "1"]
+    return [w.upper() for w in words[:2]] == ["SET", "VARIABLE"] and words[2:3] == [name] and is_done(
+        words[3] if len(words) == 4 else None
+    )
 
 
 async def run_load_async(spec: LoadSpec, sessions: int | None = None, concurrency: int | None = None) -> LoadResult:

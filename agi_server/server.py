@@ -27,6 +27,7 @@ from typing import Any
 
 from . import chanvars
 from .channel import AgiEnv, Channel
+from .decision import encode_decision
 from .destinations import DialplanNames
 from .errors import (
     AgiError,
@@ -387,13 +388,8 @@ class AgiSession(asyncio.Protocol):
     async def _finish(self, channel: Channel, names: DialplanNames, outcome: Outcome) -> None:
         for name, value in outcome.variables.items():
             await channel.set_variable(name, value)
-        dest = outcome.destination
-        await channel.set_variable(chanvars.DEST, names.goto(dest))
-        await channel.set_variable(chanvars.DEST_KIND, dest.kind)
-        await channel.set_variable(chanvars.DEST_VALUE, dest.value)
-        if outcome.reason:
-            await channel.set_variable(chanvars.REASON, outcome.reason[:200])
-        await channel.set_variable(chanvars.DONE, "1")
+        # The marker carries the decision: one round trip (see decision.py).
+        await channel.set_variable(chanvars.DONE, encode_decision(names, outcome.destination, outcome.reason))
 
     async def _fail(self, channel: Channel, state: RuntimeState, route: Route, reason: str,
                     calllog: CallLogger) -> None:

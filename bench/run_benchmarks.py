@@ -114,7 +114,6 @@ def all_systems(work: Path, commands_file: Path, wanted: list[str]) -> list[Serv
     table = {
         "agi-server": lambda: systems.agi_server(work, "agi-server", level="INFO"),
         "agi-server-warning": lambda: systems.agi_server(work, "agi-server-warning", level="WARNING"),
-        "agi-server-2rt": lambda: systems.agi_server_two_round_trips(work),
         "panoramisk": lambda: systems.panoramisk(work, commands_file, script),
         "ding-dong": lambda: systems.ding_dong(work, commands_file, script),
         "floor-asyncio": lambda: systems.floor(work, commands_file, "asyncio"),
@@ -364,7 +363,6 @@ PHASES = {
     "workers": phase_workers,
 }
 SYSTEMS = ["agi-server", "agi-server-warning", "panoramisk", "ding-dong", "floor-asyncio", "floor-uvloop"]
-# also: "agi-server-2rt", the prototype of a 2-round-trip outcome (see docs/BENCHMARKS.md)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -182,15 +182,6 @@ def agi_server(work: Path, name: str = "agi-server", *, level: str = "INFO", wor
     return Server(name, argv, port, work / f"{name}.log")
 
 
-def agi_server_two_round_trips(work: Path) -> Server:
-    """The prototype of bench/peers/agi_server_two_round_trips.py (WARNING)."""
-    name = "agi-server-2rt"
-    port = free_port()
-    config = agi_server_config(work / name, port, level="WARNING")
-    argv = [PY, str(BENCH / "peers" / "agi_server_two_round_trips.py"), "serve", "-c", str(config)]
-    return Server(name, argv, port, work / f"{name}.log")
-
-
 def floor(work: Path, commands: Path, loop: str) -> Server:
     port = free_port()
     argv = [PY, str(BENCH / "peers" / "floor_server.py"), "--port", str(port), "--loop", loop,

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agi_server import chanvars
 from agi_server.destinations import Destination
 from agi_server.errors import LimitExceeded, ProtocolError
 from agi_server.protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Reply
@@ -156,9 +155,9 @@ async def test_call_timeout_sends_the_call_to_its_failure_destination(app):
     started = time.monotonic()
     result = await place_call(host, port, CallScript(script="stuck/1"))
     assert time.monotonic() - started < 2
-    assert result.var(chanvars.REASON) == "error: TimeoutError"
-    assert result.var(chanvars.DEST) == "ext-queues,support,1"
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision().reason == "error: TimeoutError"
+    assert result.decision().goto == "ext-queues,support,1"
+    assert result.decision() is not None
     assert app.server.stats["failed"] == 1
 
 
@@ -171,7 +170,7 @@ async def test_call_timeout_does_not_touch_a_call_that_finishes(app):
     host, port = app.server.address
     for _ in range(3):
         result = await place_call(host, port, CallScript(script="quick/1"))
-        assert result.var(chanvars.REASON) == "quick"
+        assert result.decision().reason == "quick"
     await asyncio.sleep(0.2)  # past the deadline: nothing fires late
     assert app.server.stats["failed"] == 0
 
@@ -220,13 +219,12 @@ async def test_a_longer_reply_deadline_after_a_shorter_one_is_honoured(app):
         sent.append(line)
         writer.write(b"200 result=1\n")
     writer.close()
-    assert b'SET VARIABLE AGISRV_REASON "waited"\n' in sent
-    assert sent[-1] == b'SET VARIABLE AGISRV_DONE "1"\n'
+    assert sent == [b'SET VARIABLE AGISRV_DONE "1/extension/997/from-internal/997/1/waited"\n']
 
 
 async def test_allow_decisions_do_not_outlive_a_reload(app):
     host, port = app.server.address
-    assert (await place_call(host, port, CallScript())).var(chanvars.DONE) == "1"
+    assert (await place_call(host, port, CallScript())).decision() is not None
     state = app.server.state
     app.server.swap(dataclasses.replace(state, allow=(ipaddress.ip_network("10.0.0.0/8"),)))
     result = await place_call(host, port, CallScript())
@@ -247,7 +245,7 @@ def test_a_call_leaves_no_cyclic_garbage(tmp_path):
             gc.set_debug(gc.DEBUG_SAVEALL)
             try:
                 for _ in range(5):
-                    assert (await place_call(host, port, CallScript())).var(chanvars.DONE) == "1"
+                    assert (await place_call(host, port, CallScript())).decision() is not None
                 await asyncio.sleep(0.05)
                 gc.collect()
                 return [o for o in gc.garbage if isinstance(o, AgiSession | AgiConnection)]

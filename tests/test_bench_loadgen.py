@@ -21,12 +21,11 @@ from agi_server.cli import main as cli
 from agi_server.loadgen import LoadResult, LoadSpec, default_callers, run_load
 from agi_server.testing.agi_client import CallScript, ChannelModel, parse_transcript
 
-DONE = f'SET VARIABLE {chanvars.DONE} "1"'
-# What agi-server sends on the calldist route (see bench/run_benchmarks.py).
+DONE = f'SET VARIABLE {chanvars.DONE} "1/queue/sales/ext-queues/sales/1/item 2 (+989351234567)"'
+# What a module with extra variables sends: those, then the done-marker.
 CALLDIST = [
-    'SET VARIABLE AGISRV_CALLDIST_ITEM "2"',
+    'SET VARIABLE AGISRV_OPERATOR "5050"',
     'SET VARIABLE AGISRV_CALLER_E164 "+989351234567"',
-    'SET VARIABLE AGISRV_DEST "ext-queues,sales,1"',
     DONE,
 ]
 

@@ -40,7 +40,7 @@ def test_every_generated_context_has_the_fallback(example):
         if "AGI(agi://" not in block or "-health]" in block:
             continue
         assert f"Set({chanvars.DONE}=)" in block
-        assert f'"${{{chanvars.DONE}}}" != "1"' in block
+        assert f'"${{CUT({chanvars.DONE},/,1)}}" != "1"' in block
         assert '"${AGISTATUS}" != "SUCCESS"' in block
         assert "(agi-failed)" in block
 

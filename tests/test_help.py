@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from agi_server import chanvars
 from agi_server.ami import extension_of
 from agi_server.modules.help.lookup import LookupFailed, lookup_request_url, parse_manager_reply
 from agi_server.testing.agi_client import CallScript, place_call
@@ -138,10 +137,10 @@ async def test_feature_code_rings_the_first_free_helper_with_chanspy_whisper(tmp
         await connected(app)
         await replay_queue_call(fake_ami, app)
         result = await place_call(*app.server.address, dialled(app))
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision() is not None
     assert result.commands[0] == "ANSWER"
     assert streamed(result) == [REQUEST_SENT]
-    assert result.var(chanvars.REASON) == "manager 300 joined 5051's call"
+    assert result.decision().reason == "manager 300 joined 5051's call"
     (sent,) = fake_ami.actions_named("Originate")
     # The shape of the recorded whisper Originate: Application ChanSpy on the
     # agent's bridged channel, options q + w.
@@ -157,7 +156,7 @@ async def test_mode_sets_the_chanspy_options(tmp_path, redis_server, fake_ami, c
     async with start_app(tmp_path, redis_server, fake_ami) as app:
         await connected(app)
         result = await place_call(*app.server.address, dialled(app, code=code))
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision() is not None
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Data"] == f"{OPERATOR_CHANNEL},{options}"
 
@@ -174,7 +173,7 @@ async def test_busy_and_unreachable_helpers_are_skipped(tmp_path, redis_server, 
         result = await place_call(*app.server.address, dialled(app))
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/302@from-internal/n"
-    assert result.var(chanvars.REASON) == "manager 302 joined 5051's call"
+    assert result.decision().reason == "manager 302 joined 5051's call"
 
 
 async def test_no_free_helper_plays_manager_unavailable_and_rings_nobody(tmp_path, redis_server, fake_ami):
@@ -184,8 +183,8 @@ async def test_no_free_helper_plays_manager_unavailable_and_rings_nobody(tmp_pat
         await connected(app)
         result = await place_call(*app.server.address, dialled(app))
     assert streamed(result) == [UNAVAILABLE]
-    assert result.var(chanvars.REASON) == "no helper free"
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision().reason == "no helper free"
+    assert result.decision() is not None
     assert fake_ami.actions_named("Originate") == []
 
 
@@ -200,7 +199,7 @@ async def test_nobody_answering_rings_each_helper_then_plays_unavailable(tmp_pat
         "Local/301@from-internal/n",
         "Local/302@from-internal/n",
     ]
-    assert result.var(chanvars.REASON) == "no manager answered"
+    assert result.decision().reason == "no manager answered"
 
 
 async def test_operator_hanging_up_early_still_hears_of_no_answer_in_the_call(tmp_path, redis_server, fake_ami):
@@ -222,7 +221,7 @@ async def test_operator_not_on_a_call_hears_unavailable(tmp_path, redis_server, 
         await connected(app)
         result = await place_call(*app.server.address, dialled(app, callerid="5050"))
     assert streamed(result) == [UNAVAILABLE]
-    assert result.var(chanvars.REASON) == "5050 is not on a call"
+    assert result.decision().reason == "5050 is not on a call"
     assert fake_ami.actions_named("Originate") == []
 
 
@@ -264,7 +263,7 @@ async def test_a_helper_asking_for_help_is_not_rung_himself(tmp_path, redis_serv
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/301@from-internal/n"
     assert sent["Data"] == "PJSIP/300-0000002a,qwE"
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision() is not None
 
 
 async def test_ami_down_plays_unavailable(tmp_path, redis_server, fake_ami):
@@ -274,8 +273,8 @@ async def test_ami_down_plays_unavailable(tmp_path, redis_server, fake_ami):
     async with running_server(config_for_test(text, tmp_path)) as app:
         result = await place_call(*app.server.address, dialled(app))
     assert streamed(result) == [UNAVAILABLE]
-    assert result.var(chanvars.REASON) == "AMI unavailable"
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision().reason == "AMI unavailable"
+    assert result.decision() is not None
 
 
 async def test_bad_caller_id_is_not_looked_up(tmp_path, redis_server, fake_ami):
@@ -295,7 +294,7 @@ async def test_in_call_key_joins_the_calling_channel_and_returns_at_once(tmp_pat
     async with start_app(tmp_path, redis_server, fake_ami) as app:
         await connected(app)
         result = await place_call(*app.server.address, in_call())
-        assert result.var(chanvars.DONE) == "1"
+        assert result.decision() is not None
         assert desk(app).pending, "the AGI call ended before the manager answered"
         await settle(app)
     assert "ANSWER" not in result.commands
@@ -328,7 +327,7 @@ async def test_in_call_key_on_a_customers_channel_does_nothing(tmp_path, redis_s
         await connected(app)
         result = await place_call(*app.server.address, in_call(channel="PJSIP/trunk-00000001"))
     assert streamed(result) == []
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision() is not None
     assert fake_ami.actions_named("Originate") == []
 
 
@@ -386,7 +385,7 @@ async def test_lookup_answer_is_rung_first(tmp_path, redis_server, fake_ami, bod
     assert source.requests == ["GET /api/manager?operator=5051 HTTP/1.0"]
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/302@from-internal/n"
-    assert result.var(chanvars.REASON) == "manager 302 joined 5051's call"
+    assert result.decision().reason == "manager 302 joined 5051's call"
 
 
 async def test_slow_lookup_falls_back_to_the_department_within_its_timeout(tmp_path, redis_server, fake_ami):
@@ -399,7 +398,7 @@ async def test_slow_lookup_falls_back_to_the_department_within_its_timeout(tmp_p
     assert source.requests  # it was asked ...
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/300@from-internal/n"  # ... but the department's first helper was rung
-    assert result.var(chanvars.REASON) == "manager 300 joined 5051's call"
+    assert result.decision().reason == "manager 300 joined 5051's call"
     assert elapsed < 2.0, f"the 0.3s lookup timeout held the call for {elapsed:.1f}s"
 
 

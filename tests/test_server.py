@@ -42,12 +42,12 @@ async def test_transcript_shaped_session_on_the_example_config(app):
     host, port = app.server.address
     result = await place_call(host, port, CallScript(callerid="09351234567"))
     assert result.agistatus == "SUCCESS"
-    assert result.var(chanvars.DONE) == "1"
-    assert result.var(chanvars.DEST) == "ext-queues,sales,1"
-    assert result.var(chanvars.DEST_KIND) == "queue"
-    assert result.var(chanvars.CALLER_E164) == "+989351234567"
+    assert result.decision() is not None
+    assert result.decision().goto == "ext-queues,sales,1"
+    assert result.decision().kind == "queue"
+    assert result.decision().reason == "item 2 (+989351234567)"
     # the done-marker is the very last command
-    assert result.commands[-1] == 'SET VARIABLE AGISRV_DONE "1"'
+    assert result.commands == ['SET VARIABLE AGISRV_DONE "1/queue/sales/ext-queues/sales/1/item 2 (+989351234567)"']
     assert result.closed_by_server
 
 
@@ -55,13 +55,13 @@ async def test_health_route_reports_redis_and_ami(app):
     host, port = app.server.address
     result = await place_call(host, port, CallScript(script="health"))
     assert result.var(chanvars.HEALTH) == f"OK redis=up ami=off pid={os.getpid()}"
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision() is not None
 
 
 async def test_unknown_route_leaves_the_fallback_to_the_dialplan(app):
     host, port = app.server.address
     result = await place_call(host, port, CallScript(script="nosuch/1?x=1"))
-    assert result.var(chanvars.DONE) is None
+    assert result.decision() is None
     assert result.var(chanvars.REASON) == "unknown route"
     assert result.closed_by_server
 
@@ -74,9 +74,9 @@ async def test_handler_crash_goes_to_the_failure_destination(app):
     with_routes(app, Route("crash/1", crash, Destination("queue", "support")))
     host, port = app.server.address
     result = await place_call(host, port, CallScript(script="crash/1"))
-    assert result.var(chanvars.DEST) == "ext-queues,support,1"
-    assert result.var(chanvars.DONE) == "1"
-    assert result.var(chanvars.REASON) == "error: RuntimeError"
+    assert result.decision().goto == "ext-queues,support,1"
+    assert result.decision() is not None
+    assert result.decision().reason == "error: RuntimeError"
     assert app.server.stats["failed"] == 1
 
 
@@ -90,7 +90,7 @@ async def test_caller_hanging_up_ends_the_call_quietly(app):
     host, port = app.server.address
     result = await place_call(host, port, CallScript(script="menu/1", keys="!"))
     assert result.agistatus == "HANGUP"
-    assert result.var(chanvars.DONE) is None
+    assert result.decision() is None
     assert app.server.stats["failed"] == 0
 
 
@@ -98,7 +98,7 @@ async def test_hostile_caller_id_never_reaches_a_command_line(app):
     host, port = app.server.address
     hostile = 'x" ; EXEC System "rm -rf /'
     result = await place_call(host, port, CallScript(callerid=hostile, calleridname="a\\b\"c"))
-    assert result.var(chanvars.DEST) == "ext-queues,support,1"  # no item: failure
+    assert result.decision().goto == "ext-queues,support,1"  # no item: failure
     assert all("rm -rf" not in c and "System" not in c for c in result.commands)
 
 
@@ -116,7 +116,7 @@ async def test_half_headers_leave_the_server_idle(app):
     assert cpu_used < 0.2, f"server burnt {cpu_used:.2f}s CPU while idle"
     assert len(app.server.sessions) == 0
     result = await place_call(host, port, CallScript(callerid="02188776655"))
-    assert result.var(chanvars.DEST) == "from-internal,997,1"
+    assert result.decision().goto == "from-internal,997,1"
 
 
 async def test_one_mebibyte_header_is_refused_and_closed(app):
@@ -139,7 +139,7 @@ async def test_one_mebibyte_header_is_refused_and_closed(app):
     assert closed
     assert app.server.stats["protocol_errors"] >= 1
     result = await place_call(host, port, CallScript(callerid="09121234567"))
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision() is not None
 
 
 async def test_peer_outside_the_allow_list_is_refused_before_reading(tmp_path):
@@ -147,7 +147,7 @@ async def test_peer_outside_the_allow_list_is_refused_before_reading(tmp_path):
     async with running_server(config_for_test(text, tmp_path)) as app:
         host, port = app.server.address
         result = await place_call(host, port, CallScript())
-        assert result.var(chanvars.DONE) is None
+        assert result.decision() is None
         assert result.commands == []
         assert app.server.stats["refused"] == 1
 
@@ -185,7 +185,7 @@ async def test_redis_down_routing_still_works_within_a_second(tmp_path):
         host, port = app.server.address
         started = time.monotonic()
         result = await place_call(host, port, CallScript(callerid="09351234567"))
-        assert result.var(chanvars.DEST) == "ext-queues,sales,1"
+        assert result.decision().goto == "ext-queues,sales,1"
         health = await place_call(host, port, CallScript(script="health"))
         assert health.var(chanvars.HEALTH) == f"OK redis=down ami=off pid={os.getpid()}"
         assert time.monotonic() - started < 1.5
@@ -202,8 +202,8 @@ async def test_shutdown_drains_calls_in_flight(app):
     await asyncio.sleep(0.1)
     await app.server.shutdown(grace=2.0)
     result = await call
-    assert result.var(chanvars.DEST) == "from-internal,997,1"
-    assert result.var(chanvars.DONE) == "1"
+    assert result.decision().goto == "from-internal,997,1"
+    assert result.decision() is not None
     refused = await place_call(host, port, CallScript())
     assert refused.agistatus == "FAILURE"
 
@@ -219,8 +219,8 @@ async def test_shutdown_grace_expiry_sends_call_to_failure(app):
     await asyncio.sleep(0.1)
     await app.server.shutdown(grace=0.2)
     result = await call
-    assert result.var(chanvars.DEST) == "ext-queues,support,1"
-    assert result.var(chanvars.REASON) == "server shutting down"
+    assert result.decision().goto == "ext-queues,support,1"
+    assert result.decision().reason == "server shutting down"
 
 
 async def test_reload_keeps_old_config_when_new_one_is_broken(tmp_path):
@@ -234,9 +234,9 @@ async def test_reload_keeps_old_config_when_new_one_is_broken(tmp_path):
         assert app.reload() is True
         host, port = app.server.address
         result = await place_call(host, port, CallScript(script="calldist/701"))
-        assert result.var(chanvars.DONE) == "1"
+        assert result.decision() is not None
         gone = await place_call(host, port, CallScript(script="calldist/700"))
-        assert gone.var(chanvars.DONE) is None
+        assert gone.decision() is None
 
 
 def _free_port() -> int:
@@ -267,7 +267,7 @@ async def test_serve_command_signals(tmp_path):
         proc.send_signal(signal.SIGHUP)
         await asyncio.sleep(0.3)
         again = await place_call("127.0.0.1", port, CallScript(callerid="09121234567"))
-        assert again.var(chanvars.DEST) == "ext-queues,sales,1"
+        assert again.decision().goto == "ext-queues,sales,1"
         proc.send_signal(signal.SIGTERM)
         output = await asyncio.to_thread(proc.communicate, timeout=15)
         assert proc.returncode == 0, output[0].decode()

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..chanvars import DONE
+from ..decision import Decision, decode_decision
 from ..protocol.agi import parse_command_line
 
 AGI_VERSION = "22.10.1"
@@ -94,6 +96,11 @@ class CallResult:
 
     def var(self, name: str) -> str | None:
         return self.variables.get(name)
+
+    def decision(self) -> Decision | None:
+        """The server's decision as the generated dialplan unpacks it from
+        the done-marker; None when the marker was not set."""
+        return decode_decision(self.variables.get(DONE))
 
     def transcript(self) -> str:
         return "".join(f"{d} {line}\n" for d, line in self.lines)

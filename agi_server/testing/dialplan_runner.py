@@ -3,7 +3,7 @@
 Asterisk is not installable here, so this walks the generated
 ``extensions.conf`` text priority by priority: it substitutes ``${VAR}``,
 evaluates the ``$[...]`` expressions the templates use (``=``, ``!=``,
-``&``, ``|``, parentheses, quoted strings), follows ``Goto``/``GotoIf``
+``&``, ``|``, parentheses, quoted strings) and ``${CUT(...)}``, follows ``Goto``/``GotoIf``
 and labels, and runs ``AGI(agi://...)`` through the fake Asterisk client
 against the real server, setting ``AGISTATUS`` like Asterisk does. It stops
 at the first jump out of the generated contexts (the PBX's own), at
@@ -93,13 +93,28 @@ def parse_dialplan(text: str) -> dict[str, dict[str, list[_Priority]]]:
     return contexts
 
 
+_CUT = re.compile(r"\$\{CUT\(([A-Za-z0-9_]+),(.),([0-9]+)(-?)\)\}")
+
+
+def cut(value: str, delimiter: str, field: int, to_end: bool) -> str:
+    """Asterisk's ``CUT(var,delim,N)`` / ``CUT(var,delim,N-)``."""
+    parts = value.split(delimiter)
+    if to_end:
+        return delimiter.join(parts[field - 1 :])
+    return parts[field - 1] if field <= len(parts) else ""
+
+
 def _substitute(text: str, variables: dict[str, str]) -> str:
     def repl(m: re.Match[str]) -> str:
         return variables.get(m[1], "")
 
+    def repl_cut(m: re.Match[str]) -> str:
+        return cut(variables.get(m[1], ""), m[2], int(m[3]), m[4] == "-")
+
     prev = None
     while prev != text:
         prev = text
+        text = _CUT.sub(repl_cut, text)
         text = re.sub(r"\$\{([A-Za-z0-9_()]+)\}", repl, text)
     return text
 

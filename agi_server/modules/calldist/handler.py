@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ... import chanvars
 from ...destinations import Destination
 from ...routing import Call, Outcome, Services
 from .. import ModuleSpec
@@ -58,16 +57,10 @@ class CallDistributor:
 
     async def __call__(self, call: Call) -> Outcome:
         decision = self.decide(call.env.callerid)
-        return Outcome(
-            decision.destination,
-            decision.reason,
-            {
-                chanvars.CALLDIST_ITEM: "" if decision.item is None else str(decision.item + 1),
-                # e164 is "+" and digits only (numbers.py guarantees it), so
-                # nothing the caller sent reaches the command line.
-                chanvars.CALLER_E164: decision.number.e164 or "",
-            },
-        )
+        # e164 is "+" and digits only (numbers.py guarantees it), so nothing
+        # the caller sent reaches the command line.
+        caller = decision.number.e164 or "no caller ID"
+        return Outcome(decision.destination, f"{decision.reason} ({caller})")
 
 
 def number_context(services_or_config) -> NumberContext:
