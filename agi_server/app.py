@@ -169,13 +169,17 @@ async def serve(
     listen: tuple[str, int] | None = None,
     reuse_port: bool = False,
     background: bool = True,
+    config: Config | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT; SIGHUP reloads.
 
     ``background=False`` skips the modules' background workers (used by
     the extra processes of ``serve --workers N``: one process runs them).
+    ``config`` is the file already loaded by the caller (a large rule set
+    takes long to validate: do it once).
     """
-    config = load_config(config_path)
+    if config is None:
+        config = load_config(config_path)
     app = await Application.start(config, listen=listen, reuse_port=reuse_port, background=background)
     # Everything loaded so far (modules, config, rule sets) lives as long as
     # the process: keep the cyclic GC from walking it on every full pass
@@ -207,7 +211,7 @@ def _log_worker_end(task: asyncio.Task[None]) -> None:
 
 
 def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] | None = None,
-                    run=asyncio.run) -> int:
+                    run=asyncio.run, config: Config | None = None) -> int:
     """``serve --workers N``: N processes share the listening port
     (SO_REUSEPORT, the kernel spreads connections) and one embedded Redis.
 
@@ -217,7 +221,8 @@ def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] 
     """
     import os
 
-    config = load_config(config_path)
+    if config is None:
+        config = load_config(config_path)
     embedded = None
     if not config.redis.url:
         embedded = EmbeddedRedis(config.data_dir)
@@ -228,7 +233,7 @@ def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] 
         if pid == 0:  # worker process
             code = 0
             try:
-                run(serve(config_path, listen=listen, reuse_port=True, background=index == 0))
+                run(serve(config_path, listen=listen, reuse_port=True, background=index == 0, config=config))
             except BaseException:  # report and exit the child; never return into the parent's code
                 log.exception("worker %d failed", index)
                 code = 1

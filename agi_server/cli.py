@@ -86,8 +86,8 @@ def serve(config_path: Path, listen: str | None, workers: int) -> None:
     except ImportError:
         runner = asyncio.run
     if workers > 1:
-        raise SystemExit(serve_processes(config_path, workers, listen=address, run=runner))
-    runner(run(config_path, listen=address))
+        raise SystemExit(serve_processes(config_path, workers, listen=address, run=runner, config=config))
+    runner(run(config_path, listen=address, config=config))
 
 
 @main.command()

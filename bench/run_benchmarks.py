@@ -104,7 +104,7 @@ def agi_server_commands(work: Path) -> list[str]:
         result = asyncio.run(place_call("127.0.0.1", server.port, CallScript(callerid="09351234567")))
     finally:
         server.stop()
-    if result.var("AGISRV_DONE") != "1":
+    if result.decision() is None:
         raise RuntimeError(f"probe call failed: {result.transcript()}")
     return result.commands
 
