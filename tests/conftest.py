@@ -35,3 +35,25 @@ async def store(redis_server):
 @pytest.fixture
 def transcripts() -> Path:
     return TRANSCRIPTS
+
+
+@pytest.fixture
+async def app(tmp_path):
+    """A real server on the example config (a test file may override it)."""
+    from agi_server.testing.controller import config_for_test, running_server
+    from helpers import example_text
+
+    async with running_server(config_for_test(example_text(), tmp_path)) as application:
+        yield application
+
+
+@pytest.fixture
+async def requests(redis_server):
+    """The callback request store on a clean real Redis."""
+    from agi_server.modules.callback.requests import CallbackRequests
+    from agi_server.store import Store
+
+    store = Store(redis_server.url)
+    await store.redis.flushdb()
+    yield CallbackRequests(store)
+    await store.close()

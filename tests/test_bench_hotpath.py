@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from agi_server.destinations import Destination
 from agi_server.errors import LimitExceeded, ProtocolError
 from agi_server.protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Reply
-from agi_server.routing import Outcome, Route, RouteTable
+from agi_server.routing import Outcome, Route
 from agi_server.server import AgiSession
 from agi_server.testing.agi_client import CallScript, header_lines, place_call
 from agi_server.testing.controller import config_for_test, running_server
-from helpers import example_text
+from helpers import example_text, with_routes
 
 # --- parser: fast path == line by line ------------------------------------------
 
@@ -130,19 +130,6 @@ def test_unsolicited_common_reply_is_still_refused():
 
 
 # --- the server ---------------------------------------------------------------------
-
-
-@pytest.fixture
-async def app(tmp_path):
-    config = config_for_test(example_text(), tmp_path)
-    async with running_server(config) as application:
-        yield application
-
-
-def with_routes(app, *routes: Route, **limits) -> None:
-    state = app.server.state
-    table = RouteTable([*(state.routes.get(p) for p in state.routes.paths()), *routes])
-    app.server.swap(dataclasses.replace(state, routes=table, limits=dataclasses.replace(state.limits, **limits)))
 
 
 async def test_call_timeout_sends_the_call_to_its_failure_destination(app):

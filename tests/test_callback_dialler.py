@@ -14,8 +14,6 @@ import time
 import pytest
 
 from agi_server import chanvars
-from agi_server.modules.callback.requests import CallbackRequests
-from agi_server.store import Store
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.ami_server import FakeAmiServer
 from agi_server.testing.controller import config_for_test, running_server
@@ -62,14 +60,6 @@ callback_requests:
     next: hangup
     failure: hangup
 """
-
-
-@pytest.fixture
-async def requests(redis_server):
-    store = Store(redis_server.url)
-    await store.redis.flushdb()
-    yield CallbackRequests(store)
-    await store.close()
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ import pytest
 from agi_server import chanvars
 from agi_server.config import load_config
 from agi_server.dialplan import render_dialplan
-from agi_server.modules.callback.requests import CallbackRequests
-from agi_server.store import Store
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.controller import config_for_test, running_server
 from agi_server.testing.lint import run_asterisklint, stub_contexts, write_lint_tree
@@ -55,14 +53,6 @@ def readback(result, occurrence: int = 0) -> list[str]:
     start = starts[occurrence] + 1
     end = sounds.index("agi-server/callback-confirm", start)
     return sounds[start:end]
-
-
-@pytest.fixture
-async def requests(redis_server):
-    store = Store(redis_server.url)
-    await store.redis.flushdb()
-    yield CallbackRequests(store)
-    await store.close()
 
 
 @pytest.fixture

@@ -19,14 +19,6 @@ from agi_server.store import EmbeddedRedis, Store
 CLAIM = dict(owner="test", lease=0.3, max_attempts=2, retry_interval=0.1, rest=0.1)
 
 
-@pytest.fixture
-async def requests(redis_server):
-    store = Store(redis_server.url)
-    await store.redis.flushdb()
-    yield CallbackRequests(store)
-    await store.close()
-
-
 async def register(requests, number="09121234567", module="800", target="extension:5050"):
     return (await requests.register(module, target, number, "9" + number, "+98" + number[1:], number, "1.1")).id
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 import socket
@@ -12,30 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from agi_server import chanvars
 from agi_server.destinations import Destination
-from agi_server.routing import Outcome, Route, RouteTable
+from agi_server.routing import Outcome, Route
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.controller import config_for_test, running_server
-from helpers import example_text
+from helpers import example_text, with_routes
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def app(tmp_path):
-    config = config_for_test(example_text(), tmp_path)
-    async with running_server(config) as application:
-        yield application
-
-
-def with_routes(app, *routes: Route, **limits) -> None:
-    state = app.server.state
-    new_limits = dataclasses.replace(state.limits, **limits)
-    table = RouteTable([*(state.routes.get(p) for p in state.routes.paths()), *routes])
-    app.server.swap(dataclasses.replace(state, routes=table, limits=new_limits))
 
 
 async def test_transcript_shaped_session_on_the_example_config(app):
