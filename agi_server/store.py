@@ -221,3 +221,16 @@ def store_from_config(config, *, start_embedded: bool = True) -> tuple[Store, Em
         url = embedded.start() if start_embedded else embedded.url
     store = Store(url, connect_timeout=section.connect_timeout, command_timeout=section.command_timeout)
     return store, embedded
+
+
+@contextlib.asynccontextmanager
+async def command_store(config) -> AsyncIterator[Store]:
+    """The store for one CLI command: serve's embedded Redis when it runs,
+    else a temporary one, which is stopped again afterwards (never serve's)."""
+    store, embedded = await asyncio.to_thread(store_from_config, config)
+    try:
+        yield store
+    finally:
+        await store.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)

@@ -7,7 +7,6 @@ started for the command and stopped after it).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -15,20 +14,15 @@ from datetime import datetime
 
 from ...config import Config
 from ...config_types import format_duration
-from ...store import store_from_config
+from ...store import command_store
 from ...supervisor import format_table
 from .requests import Callback, CallbackConflict, CallbackNotFound, CallbackRequests
 
 
 @contextlib.asynccontextmanager
 async def callback_requests(config: Config) -> AsyncIterator[CallbackRequests]:
-    store, embedded = await asyncio.to_thread(store_from_config, config)
-    try:
+    async with command_store(config) as store:
         yield CallbackRequests(store)
-    finally:
-        await store.close()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)  # only a Redis this command started
 
 
 def _age(seconds: float) -> str:

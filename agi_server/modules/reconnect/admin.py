@@ -16,7 +16,7 @@ from ...config import Config
 from ...config_types import format_duration
 from ...errors import AgiServerError
 from ...logsafe import sanitize
-from ...store import Store, store_from_config
+from ...store import Store, command_store
 from ..calldist.handler import number_context
 from ..calldist.numbers import normalise
 from .config import OperatorReconnect
@@ -48,14 +48,8 @@ def modules(config: Config, code: str | None) -> list[OperatorReconnect]:
 
 def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
-        store, embedded = await asyncio.to_thread(store_from_config, config)
-        try:
+        async with command_store(config) as store:
             return await work(store)
-        finally:
-            await store.close()
-            if embedded is not None:
-                # Stops only a Redis this command started, never serve's.
-                await asyncio.to_thread(embedded.stop)
 
     return asyncio.run(run())
 
