@@ -382,7 +382,7 @@ async def test_lookup_answer_is_rung_first(tmp_path, redis_server, fake_ami, bod
         async with start_app(tmp_path, redis_server, fake_ami, lookup_url=source.url) as app:
             await connected(app)
             result = await place_call(*app.server.address, dialled(app, code="*5006"))
-    assert source.requests == ["GET /api/manager?operator=5051 HTTP/1.0"]
+    assert source.requests == ["GET /api/manager?operator=5051 HTTP/1.1"]
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/302@from-internal/n"
     assert result.decision().reason == "manager 302 joined 5051's call"
@@ -409,6 +409,8 @@ async def test_slow_lookup_falls_back_to_the_department_within_its_timeout(tmp_p
         (b"oops", "500 Internal Server Error"),
         (b"", "404 Not Found"),
         (b'{"extension": "30,1"}', "200 OK"),
+        (b"3" * 5000, "200 OK"),  # over the body cap
+        (b"", "302 Found"),  # redirects are not followed
     ],
 )
 async def test_unusable_lookup_replies_fall_back_to_the_department(tmp_path, redis_server, fake_ami, body, status):
