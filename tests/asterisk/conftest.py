@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -60,6 +62,12 @@ def pytest_runtest_makereport(item, call):
             report.sections.append(("Asterisk messages.log (tail)", tail))
 
 
+def tehran_clock(hours_from_now: float) -> str:
+    """``HH:MM`` in Asia/Tehran, ``hours_from_now`` from now."""
+    now = datetime.now(ZoneInfo("Asia/Tehran")) + timedelta(hours=hours_from_now)
+    return now.strftime("%H:%M")
+
+
 def server_config(run: Path, ami_port: int, agi_port: int, *, exit_code: str = "", name: str = "agi-server.yaml") -> Path:
     return render_server_config(
         run / name, agi_port=agi_port, ami_port=ami_port, exit_code=exit_code, redis_url="",
@@ -99,7 +107,9 @@ async def pbx(tmp_path_factory):
 async def fresh(pbx, request):
     """The clean PBX every test starts from."""
     request.node._pbx = pbx
-    if not pbx.server.running:
+    if pbx.server.config != pbx.config:
+        pbx.serve_with(pbx.config)
+    elif not pbx.server.running:
         pbx.server.restart()
     await pbx.reset()
     return pbx

@@ -201,6 +201,12 @@ class TestPbx:
                 await self.ami.action("QueuePause", Interface=f"Local/{member}@from-queue/n", Paused="false")
         await self.flush_store()
 
+    def serve_with(self, config: Path) -> None:
+        """Restart ``agi-server serve`` on another config (same ports and store)."""
+        self.server.stop()
+        self.server.config = config
+        self.server.restart()
+
     async def hangup_everything(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
