@@ -68,7 +68,7 @@ def render_pbx(etc: Path, *, globals_: dict[str, str] | None = None) -> None:
     """The test PBX's config files into ``etc`` (before Asterisk starts)."""
     env = _env()
     values = {
-        "extensions": EXTENSIONS, "queues": QUEUES, "ring_timer": 8,
+        "extensions": EXTENSIONS, "queues": QUEUES, "ring_timer": 3,
         "dids": [{"number": n, "destination": d} for n, d in DIDS.items()],
         "globals": GLOBALS if globals_ is None else globals_,
     }  # fmt: skip
@@ -304,4 +304,64 @@ class TestPbx:
     async def wait_hangup(self, channel: str, timeout: float = 15.0, since: int = 0) -> Event:
         return await self.ami.wait_event(match(Event="Hangup", Channel=channel), timeout, since)
 
+    # --- an agent on a queue call (test_pbx_help.py, test_pbx_supervisor.py) ----------
 
+    async def queue_call_answered_by(self, agent: str, caller: str, did: str, *, others: tuple[str, ...] = (),
+                                     timeout: float = 20.0) -> AgentCall:  # fmt: skip
+        """A customer (``caller``) calls the queue on ``did``; the phones of
+        ``others`` do not answer, so ``agent`` takes the call. Returns once
+        the customer is bridged with the agent, with the agent's channels."""
+        for other in others:
+            await self.phone(other, mode="noanswer")
+        since = self.ami.mark()
+        customer = await self.call_in(did, caller)
+        answered = await self.wait_user_event("TestPhone", timeout, since, Phone=agent, State="ANSWERED")
+        deadline = time.monotonic() + 10
+        while True:
+            channels = {c["Channel"]: c for c in await self.ami.channels()}
+            bridge = channels.get(customer.pbx_side, {}).get("BridgeId")
+            members = [n for n, c in channels.items()
+                       if bridge and c.get("BridgeId") == bridge and n != customer.pbx_side]  # fmt: skip
+            if members and channel_extension(members[0]) == agent:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the customer {customer.pbx_side} is not bridged with {agent}: {list(channels)}")
+            await asyncio.sleep(0.2)
+        linkedid = channels[customer.pbx_side].get("Linkedid")
+        call_channels = frozenset(
+            n for n, c in channels.items()
+            if c.get("BridgeId") and c.get("Linkedid") == linkedid and channel_extension(n) == agent
+        )  # fmt: skip
+        return AgentCall(agent, customer, answered["Channel"], members[0], call_channels)
+
+    async def chanspy_of(self, spyer: str) -> tuple[str, str]:
+        """What ``spyer`` runs now: (spied-on channel, ChanSpy options), from
+        CoreShowChannels; AssertionError if it is not in ChanSpy."""
+        for channel in await self.ami.channels():
+            if channel["Channel"] == spyer:
+                assert channel.get("Application") == "ChanSpy", channel
+                target, _, options = channel.get("ApplicationData", "").partition(",")
+                return target, options
+        raise AssertionError(f"{spyer} is not up")
+
+
+_LOCAL_HALF = re.compile(r"Local/(?P<exten>[0-9]+)@[^;]+-[0-9a-f]+;[12]")
+_DEVICE = re.compile(r"(?!Local/)[A-Za-z0-9_]+/(?P<exten>[0-9]+)-[0-9a-f]+")
+
+
+def channel_extension(name: str) -> str | None:
+    """The extension a channel belongs to (``Local/5050@from-queue-0000001a;1``,
+    ``PJSIP/5050-00000003`` -> 5050), the test's own reading; None otherwise."""
+    match = _LOCAL_HALF.fullmatch(name) or _DEVICE.fullmatch(name)
+    return match["exten"] if match else None
+
+
+@dataclass
+class AgentCall:
+    """An agent talking to a customer through a queue."""
+
+    agent: str
+    customer: Call
+    phone: str  # the agent's phone (Local/<agent>@test-phones-XXXX;2): keys pressed here reach the call
+    member: str  # the agent's channel bridged with the customer (Local/<agent>@from-queue-XXXX;1)
+    channels: frozenset[str]  # every bridged channel of the agent on this call (member, device leg, ...)
