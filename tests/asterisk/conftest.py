@@ -68,7 +68,8 @@ def tehran_clock(hours_from_now: float) -> str:
     return now.strftime("%H:%M")
 
 
-def server_config(run: Path, ami_port: int, agi_port: int, *, exit_code: str = "", name: str = "agi-server.yaml") -> Path:
+def server_config(run: Path, ami_port: int, agi_port: int, *, exit_code: str = "",
+                  name: str = "agi-server.yaml") -> Path:
     return render_server_config(
         run / name, agi_port=agi_port, ami_port=ami_port, exit_code=exit_code, redis_url="",
         data_dir=str(run / "var"), sounds_dir=str(run / "data" / "sounds"),

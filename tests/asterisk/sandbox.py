@@ -121,7 +121,8 @@ verbose = 3
 nocolor = yes
 """, force=True)
         self._write("modules.conf", "[modules]\nautoload = no\n" + "".join(f"load => {m}.so\n" for m in MODULES))
-        self._write("logger.conf", "[general]\nqueue_log = yes\n[logfiles]\nmessages.log => notice,warning,error,verbose\n")
+        self._write("logger.conf",
+                    "[general]\nqueue_log = yes\n[logfiles]\nmessages.log => notice,warning,error,verbose\n")
         self._write("manager.conf", f"""[general]
 enabled = yes
 port = {self.ami_port}
@@ -145,7 +146,7 @@ write = all
 
     def start(self, timeout: float = 30.0) -> None:
         self.write_base_config()
-        console = open(self.log_dir / "console.log", "wb")  # noqa: SIM115 - owned by the process
+        console = open(self.log_dir / "console.log", "wb")
         self.process = subprocess.Popen(
             [str(self.binary), "-C", str(self.etc / "asterisk.conf"), "-f", "-n", "-g"],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,

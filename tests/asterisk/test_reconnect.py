@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from pbx import cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -54,7 +55,7 @@ def remembered(pbx, number: str = CUSTOMER, code: str = "900") -> str:
 async def test_second_call_reaches_the_same_operator(fresh):
     await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
     assert "operator 5050" in remembered(fresh)
-    call, since = await press_3_in_ivr(fresh)
+    _, since = await press_3_in_ivr(fresh)
     ringing = await fresh.wait_user_event("TestPhone", since=since, State="RINGING", timeout=15)
     assert ringing["Phone"] == "5050"
     assert ringing["Caller"] == CUSTOMER
@@ -122,7 +123,7 @@ async def test_memory_expires(fresh):
 async def test_reconnected_conversation_refreshes_the_memory(fresh):
     await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
     before = remembered(fresh)
-    call, since = await press_3_in_ivr(fresh)
+    _, since = await press_3_in_ivr(fresh)
     await fresh.wait_user_event("TestPhone", since=since, Phone="5050", State="ANSWERED", timeout=15)
     await asyncio.sleep(1.0)
     after = remembered(fresh)
