@@ -50,3 +50,15 @@ async def test_a_registered_callback_goes_on_to_next_even_without_prompts(app, s
     assert run.variables["AGISTATUS"] == ("SUCCESS" if sounds is None else "FAILURE")
     assert run.variables[chanvars.CALLBACK_NUMBER] == "09121234567"
     assert run.ended == "hangup", run.apps()  # next: hangup, not the failure destination
+
+
+async def test_after_a_hang_up_nothing_but_h_runs(app):
+    """AGISTATUS=HANGUP: Asterisk ends the extension after AGI() (the runner too),
+    so a caller who hung up is never sent on to a destination."""
+    host, port = app.server.address
+    snippet = render_dialplan(app.config).replace("agi://127.0.0.1:4573", f"agi://{host}:{port}")
+    call = CallScript(script="callback/800", callerid="09121234567", keys="!")
+    run = await run_context(snippet, "agi-callback-800", call=call)
+    assert run.variables["AGISTATUS"] == "HANGUP"
+    assert run.ended == "hangup"
+    assert run.apps()[-1] == "AGI", run.apps()
