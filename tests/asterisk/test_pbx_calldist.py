@@ -8,6 +8,7 @@ import re
 import signal
 
 import pytest
+
 from pbx import cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

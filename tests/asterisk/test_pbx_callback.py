@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from pbx import cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
