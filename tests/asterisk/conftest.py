@@ -38,6 +38,13 @@ def pytest_report_header(config):
     return f"real Asterisk: {ASTERISK} ({asterisk_version(ASTERISK)})"
 
 
+def pytest_terminal_summary(terminalreporter):
+    """One clear line at the end of every run (also with -q) when the
+    real-Asterisk tests could not run."""
+    if ASTERISK is None:
+        terminalreporter.write_line(f"real-Asterisk tests skipped: {HOW_TO_GET}", yellow=True)
+
+
 def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason=f"real-Asterisk test skipped: {HOW_TO_GET}")
     for item in items:
