@@ -242,7 +242,9 @@ class EmbeddedRedis:
             return None
         err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
         self._drop_process()
-        return f"embedded Redis exited with {proc.returncode}: {err} (see {self.data_dir / 'redis.log'})"
+        logfile = self.data_dir / "redis.log"
+        why = err or _last_lines(logfile)  # Redis writes its reasons to its log file
+        return f"embedded Redis exited with {proc.returncode}: {why} (see {logfile})"
 
     def exited(self) -> int | None:
         """The exit status of the owned server if it has died (the process
@@ -329,6 +331,18 @@ class EmbeddedRedis:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _last_lines(path: Path, count: int = 1, limit: int = 300) -> str:
+    """The end of Redis's log file, for a message."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return " / ".join(lines[-count:])[-limit:]
 
 
 def _read_pid(path: Path) -> int | None:
