@@ -158,9 +158,12 @@ async def seed_links(url: str, customers=CUSTOMERS, operator: str = OPERATOR) ->
             await memory.remember(normalise(customer).e164, operator, f"seed.{customer}", "dialplan", 8 * 3600)
 
 
-async def callback_requests(url: str):
+async def callback_requests(url: str, *, history: bool = False):
+    """Every stored callback request (with their history: one read each)."""
     async with store_for(url) as store:
-        return await CallbackRequests(store).list(limit=1000)
+        requests = CallbackRequests(store)
+        found = await requests.list(limit=1000)
+        return [await requests.get(r.id) for r in found] if history else found
 
 
 # --- calls and decisions -----------------------------------------------------------

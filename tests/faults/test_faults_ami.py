@@ -90,7 +90,8 @@ async def test_ami_lost_after_an_originate_never_sends_it_again(serve, mode):
 async def test_two_diallers_a_sigkill_and_redis_killed_dial_each_request_once(serve, tmp_path):
     shared = tmp_path / "shared-var"  # one embedded Redis for both servers
     async with FakeAmiServer(secret=SECRET) as fake:
-        text = fault_config(ami_port=fake.port).replace("data_dir: ./var", f"data_dir: {shared}")
+        # A lease well beyond a Redis restart: only the killed dialler's attempt can lapse.
+        text = fault_config(ami_port=fake.port, lease="3s").replace("data_dir: ./var", f"data_dir: {shared}")
         first = await serve(text, name="first")  # owns the embedded Redis
         second = await serve(text, name="second")  # reuses it
         await eventually(lambda: fake.successful_logins >= 2, within=5)
@@ -121,7 +122,7 @@ async def test_two_diallers_a_sigkill_and_redis_killed_dial_each_request_once(se
 
             async def all_done():
                 try:
-                    requests = await callback_requests(url)
+                    requests = await callback_requests(url, history=True)
                 except StoreUnavailable:
                     return None
                 return requests if len(requests) == 8 and all(r.state == "done" for r in requests) else None
