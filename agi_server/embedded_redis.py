@@ -228,8 +228,11 @@ class EmbeddedRedis:
             problem = self.start_problem()
             if problem is not None:
                 raise StoreUnavailable(problem)
-            if _ping_socket(self.socket):
+            reply = _ping_reply(self.socket)
+            if reply.startswith(b"+PONG"):
                 return
+            if reply.startswith(b"-LOADING"):  # alive, loading a large AOF: give it the time
+                deadline = max(deadline, time.monotonic() + 1.0)
             if time.monotonic() > deadline:
                 self.kill()
                 raise StoreUnavailable(f"embedded Redis did not start within {timeout:g}s")
@@ -354,13 +357,18 @@ def _read_pid(path: Path) -> int | None:
 
 
 def _ping_socket(path: Path, timeout: float = 0.5) -> bool:
+    return _ping_reply(path, timeout).startswith(b"+PONG")
+
+
+def _ping_reply(path: Path, timeout: float = 0.5) -> bytes:
+    """The server's reply to PING (``+PONG``, ``-LOADING ...``), b"" for none."""
     if not path.exists():
-        return False
+        return b""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         try:
             s.connect(str(path))
             s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            return s.recv(64)
         except OSError:
-            return False
+            return b""

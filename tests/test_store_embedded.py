@@ -169,3 +169,37 @@ def test_a_live_server_that_does_not_answer_is_never_started_twice(tmp_path):
     finally:
         first.process.send_signal(signal.SIGCONT)
         first.stop()
+
+
+def test_a_server_still_loading_its_aof_is_waited_for_not_killed(tmp_path):
+    """PING answers -LOADING while a large AOF loads: alive, not stuck."""
+    import socket
+    import threading
+
+    server = EmbeddedRedis(tmp_path / "var")
+    server.data_dir.mkdir(parents=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(server.socket))
+    listener.listen()
+    ready_at = time.monotonic() + 1.0
+
+    def answer():  # a stand-in redis-server that loads for a second
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(64)
+                loading = time.monotonic() < ready_at
+                conn.sendall(b"-LOADING Redis is loading the dataset in memory\r\n" if loading else b"+PONG\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    server.process = subprocess.Popen(["sleep", "30"])  # the "server" process: alive
+    try:
+        server.wait_ready(0.3)  # returns once it answers, well past its 0.3 s
+        assert time.monotonic() >= ready_at
+        assert server.process.poll() is None  # not killed for being slow
+    finally:
+        server.kill()
+        listener.close()
