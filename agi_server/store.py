@@ -75,7 +75,10 @@ def connection_pool(
       meets a dead connection anyway (the server closed it after the check)
       is sent once more on a fresh connection at once. Connection errors
       only: a retried timeout would double the time a stalled Redis holds a
-      call. The default (``retry=None``) never retries.
+      call. The default (``retry=None``) never retries. (A command lost
+      with its connection *after* Redis ran it would run twice; the
+      callback scripts are written for that: a second register merges, a
+      second claim finds the lease taken, a second finish changes nothing.)
     - ``socket_timeout=command_timeout``, ``socket_connect_timeout``: each
       read, write and connect is bounded; these timeouts are what mark the
       store down.
