@@ -14,12 +14,15 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config, load_config, split_host_port
+from .embedded_redis import die_with_parent
 from .errors import ConfigError
 from .modules import build_routes, start_workers
+from .redis_supervisor import RedisSupervisor, supervise_once
 from .routing import Services
 from .server import AgiServer, Limits, RuntimeState
 from .store import EmbeddedRedis, Store, store_from_config
@@ -81,6 +84,7 @@ class Application:
     ami: object | None
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     background: bool = True
+    supervisor: asyncio.Task[None] | None = None  # keeps the embedded Redis running
 
     @classmethod
     async def start(
@@ -91,7 +95,9 @@ class Application:
         reuse_port: bool = False,
         background: bool = True,
     ) -> Application:
-        store, embedded = await asyncio.to_thread(store_from_config, config)
+        # In the loop's thread, not a worker thread: an embedded Redis dies
+        # with the thread that starts it (PR_SET_PDEATHSIG).
+        store, embedded = store_from_config(config)
         if not await store.ping():
             log.warning("Redis at %s is not answering; calls degrade until it is back", store.url)
         ami = make_ami_client(config)
@@ -103,6 +109,10 @@ class Application:
         host, port = listen or split_host_port(config.agi.listen)
         await server.start(host, port, reuse_port=reuse_port)
         app = cls(config.path, config, server, store, embedded, ami, background=background)
+        if embedded is not None:
+            app.supervisor = asyncio.get_running_loop().create_task(
+                RedisSupervisor(embedded, store).run(), name="redis-supervisor"
+            )
         app._start_workers(server.state.services)
         return app
 
@@ -158,6 +168,10 @@ class Application:
                 await task
         if self.ami is not None:
             await self.ami.close()
+        if self.supervisor is not None:  # before the store and Redis go: no restart while stopping
+            self.supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.supervisor
         await self.store.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
@@ -215,9 +229,11 @@ def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] 
     """``serve --workers N``: N processes share the listening port
     (SO_REUSEPORT, the kernel spreads connections) and one embedded Redis.
 
-    The parent starts the embedded Redis, forks the workers, forwards
-    SIGTERM/SIGINT/SIGHUP to them and waits. Only worker 0 runs the modules'
-    background workers (auto-dialler, AMI listeners). Returns the exit code.
+    The parent starts (and supervises) the embedded Redis, forks the
+    workers, forwards SIGTERM/SIGINT/SIGHUP to them and waits. Only worker 0
+    runs the modules' background workers (auto-dialler, AMI listeners).
+    Workers and Redis die with the parent, even on SIGKILL. Returns the
+    exit code.
     """
     import os
 
@@ -228,11 +244,13 @@ def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] 
         embedded = EmbeddedRedis(config.data_dir)
         embedded.start()
     children: list[int] = []
+    parent = os.getpid()
     for index in range(workers):
         pid = os.fork()
         if pid == 0:  # worker process
             code = 0
             try:
+                die_with_parent(parent=parent)
                 run(serve(config_path, listen=listen, reuse_port=True, background=index == 0, config=config))
             except BaseException:  # report and exit the child; never return into the parent's code
                 log.exception("worker %d failed", index)
@@ -250,9 +268,17 @@ def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
     status = 0
-    for child in children:
-        _, code = os.waitpid(child, 0)
-        status = status or os.waitstatus_to_exitcode(code)
+    running = list(children)
+    while running:
+        for child in list(running):
+            pid, code = os.waitpid(child, os.WNOHANG)
+            if pid:
+                running.remove(child)
+                status = status or os.waitstatus_to_exitcode(code)
+        if running:
+            if embedded is not None:
+                supervise_once(embedded)  # restart the shared Redis if it died
+            time.sleep(0.2)
     if embedded is not None:
         embedded.stop()
     return status

@@ -96,6 +96,9 @@ class RedisSection(Section):
     url: str | None = None
     connect_timeout: Duration = 0.5
     command_timeout: Duration = 0.5
+    # Connections per process; at the cap a call waits for a free one
+    # within its own time budget (see store.connection_pool).
+    max_connections: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("url")
     @classmethod

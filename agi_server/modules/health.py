@@ -1,4 +1,11 @@
-"""The ``health`` route: a readiness probe through the real FastAGI path."""
+"""The ``health`` route: a readiness probe through the real FastAGI path.
+
+``AGISRV_HEALTH`` is ``OK redis=up ami=up pid=N`` when everything this
+server uses answers (``ami=off`` when AMI is not configured), and starts
+with ``DEGRADED`` while Redis is down or a configured AMI link is: calls
+are still answered then, but the features that need the missing part send
+callers to their failure destinations.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,14 @@ from ..routing import Call, Outcome, Route, Services
 
 
 async def health_status(services: Services) -> str:
-    store = "up" if services.store is not None and await services.store.ping() else "down"
+    redis_up = services.store is not None and await services.store.ping()
     ami = services.ami
     if ami is None:
         ami_state = "off"
     else:
         ami_state = "up" if ami.connected else "down"
-    return f"OK redis={store} ami={ami_state} pid={os.getpid()}"
+    overall = "OK" if redis_up and ami_state != "down" else "DEGRADED"
+    return f"{overall} redis={'up' if redis_up else 'down'} ami={ami_state} pid={os.getpid()}"
 
 
 def route(services: Services) -> Route:
