@@ -34,8 +34,7 @@ from .errors import (
     AgiTimeout,
     ChannelHungUp,
     ConnectionClosed,
-    LimitExceeded,
-    ProtocolError,
+    RemoteProtocolError,
 )
 from .logsafe import CallLogger, sanitize
 from .protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Hangup, Header, Reply
@@ -202,7 +201,7 @@ class AgiSession(asyncio.Protocol):
         try:
             self.conn.receive_data(data)
             self._pump()
-        except (ProtocolError, LimitExceeded) as exc:
+        except RemoteProtocolError as exc:
             self._protocol_error(exc)
 
     def eof_received(self) -> bool:
@@ -210,7 +209,7 @@ class AgiSession(asyncio.Protocol):
             self.conn.receive_eof()
             try:
                 self._pump()
-            except (ProtocolError, LimitExceeded) as exc:
+            except RemoteProtocolError as exc:
                 self._protocol_error(exc)
         return False  # close our side too
 

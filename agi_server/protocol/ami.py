@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agi_server.errors import LimitExceeded, LocalProtocolError, ProtocolError, UnsafeValue
+from agi_server.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, UnsafeValue
 
 GREETING_PREFIX = "Asterisk Call Manager/"
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024
@@ -139,7 +139,7 @@ class AmiMessage:
 class AmiParser:
     """Turns a byte stream into AMI events; one parser per connection.
 
-    After a ``ProtocolError`` the parser is broken and raises it again: the
+    After a ``RemoteProtocolError`` the parser is broken and raises it again: the
     connection has to be closed.
     """
 
@@ -159,7 +159,7 @@ class AmiParser:
         self._message_size = 0
         self._want_greeting = self.role is Role.CLIENT
         self._eof = False
-        self._error: ProtocolError | None = None
+        self._error: RemoteProtocolError | None = None
 
     def receive_data(self, data: bytes) -> None:
         if self._eof:
@@ -174,7 +174,7 @@ class AmiParser:
             raise self._error
         try:
             return self._next_event()
-        except ProtocolError as exc:
+        except RemoteProtocolError as exc:
             self._error = exc
             raise
 
@@ -187,7 +187,7 @@ class AmiParser:
             if self._want_greeting:
                 self._want_greeting = False
                 if not line.startswith(GREETING_PREFIX):
-                    raise ProtocolError(f"expected the AMI greeting, got {line[:80]!r}")
+                    raise RemoteProtocolError(f"expected the AMI greeting, got {line[:80]!r}")
                 return Greeting(line[len(GREETING_PREFIX) :].strip())
             if line == "":
                 if not self._pairs:
@@ -225,14 +225,14 @@ class AmiParser:
         if not self._eof:
             return NEED_DATA
         if self._buffer or self._pairs:
-            raise ProtocolError("connection closed in the middle of an AMI message")
+            raise RemoteProtocolError("connection closed in the middle of an AMI message")
         return CLOSED
 
 
 def _split_header(line: str) -> tuple[str, str]:
     key, sep, value = line.partition(":")
     if not sep or not key.strip():
-        raise ProtocolError(f"AMI line is not 'Key: Value': {line[:80]!r}")
+        raise RemoteProtocolError(f"AMI line is not 'Key: Value': {line[:80]!r}")
     # Asterisk writes "Key: Value"; drop only that one space so values that
     # really start with spaces survive.
     if value.startswith(" "):
