@@ -126,7 +126,7 @@ def test_common_replies_are_what_the_patterns_read(line, expected):
 
 def test_unsolicited_common_reply_is_still_refused():
     [_, error] = run_parser([b"agi_network_script: x\n\n200 result=1\n"])
-    assert error[0] == "ProtocolError" and "unsolicited" in error[1]
+    assert error[0] == "RemoteProtocolError" and "unsolicited" in error[1]
 
 
 # --- the server ---------------------------------------------------------------------
