@@ -354,8 +354,8 @@ def cross_check(file: ConfigFile) -> list[Problem]:
                         "(list them here, or define a department of the same name)",
                     )
                 )
-    from .modules.calldist.numbers import NumberContext
     from .modules.calldist.rules import Rule
+    from .numbers import NumberContext
     from .prompts import PROMPT_SECTIONS, unknown_prompt_keys
 
     try:
@@ -388,10 +388,3 @@ def cross_check(file: ConfigFile) -> list[Problem]:
             problems.append(Problem(f"departments.{name}", name, "department names are letters, digits, _ -"))
     return problems
 
-
-def member_extensions(file: ConfigFile, target_queue: str, members: list[str]) -> list[str]:
-    """Members of a queue target: listed ones, else the department of that name."""
-    if members:
-        return list(members)
-    dept = file.departments.get(target_queue)
-    return list(dept.extensions) if dept else []

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator
 
 from .destinations import Destination, parse_destination
+from .numbers.extensions import is_extension
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -54,13 +55,10 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
-_EXTENSION = re.compile(r"[0-9]{1,20}")
-
-
 def _check_extension(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not _EXTENSION.fullmatch(value):
+    if not isinstance(value, str) or not is_extension(value):
         raise ValueError("an extension is 1-20 digits, e.g. \"5050\" (quote it in YAML)")
     return value
 

@@ -16,8 +16,9 @@ from typing import Any
 import jinja2
 
 from . import __version__, chanvars
-from .config import Config, member_extensions
+from .config import Config
 from .modules import template_modules
+from .numbers import members_of
 
 TEMPLATE_PACKAGE = "agi_server.dialplan_templates"
 
@@ -76,7 +77,7 @@ def template_context(config: Config) -> dict[str, Any]:
         "version": __version__,
         "goto": names.goto,
         "module_context": names.module_context,
-        "members": lambda item: member_extensions(config.file, item.target.value, item.members),
+        "members": lambda item: members_of(item.target, item.members, config.file.departments),
         "modules": template_modules(config),
     }
 

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
-from .ami import AmiClient, CallChannel, OriginateResult, check_channel, check_extension, check_number
+from .ami import AmiClient, CallChannel, OriginateResult, check_channel, check_number
 from .config import Config
 from .destinations import DialplanNames
 from .errors import AgiServerError, AmiActionFailed, AmiUnavailable
+from .numbers import check_extension
 
 SpyMode = Literal["spy", "whisper", "barge"]
 SPY_MODES: tuple[SpyMode, ...] = ("spy", "whisper", "barge")

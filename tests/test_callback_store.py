@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from agi_server.cli import main
 from agi_server.modules.callback.admin import list_table
-from agi_server.modules.callback.numbers import NumberPolicy
+from agi_server.modules.callback.policy import NumberPolicy
 from agi_server.modules.callback.requests import CallbackConflict, CallbackNotFound, CallbackRequests
-from agi_server.modules.calldist.numbers import NumberContext
+from agi_server.numbers import NumberContext
 from agi_server.store import EmbeddedRedis, Store
 
 CLAIM = dict(owner="test", lease=0.3, max_attempts=2, retry_interval=0.1, rest=0.1)

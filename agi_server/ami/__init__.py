@@ -4,7 +4,7 @@ and the checks and lookups features build on it.
 Every name importers use is re-exported here (``from agi_server.ami import
 AmiClient, check_channel``); the code lives in small modules:
 
-- ``checks``: strict checks for extensions, numbers, contexts, channels;
+- ``checks``: strict checks for extens, numbers, contexts, channels;
 - ``calls``: ``CoreShowChannels`` rows and where an extension is talking;
 - ``state``: extension and device states, cached from events;
 - ``originate``: the Originate action built and read without I/O;
@@ -16,11 +16,11 @@ AmiClient, check_channel``); the code lives in small modules:
 from .calls import CallChannel, ChannelInfo, ExtensionStatusRow, extension_of, locate_call
 from .checks import (
     MAX_CHANNEL_LENGTH,
-    MAX_EXTENSION_LENGTH,
+    MAX_EXTEN_LENGTH,
     MAX_NUMBER_LENGTH,
     check_channel,
     check_context,
-    check_extension,
+    check_exten,
     check_number,
 )
 from .client import AmiClient, AmiSettings
@@ -30,7 +30,7 @@ from .state import EXTENSION_STATUS_TEXT, ExtensionState, StateCache
 __all__ = [
     "EXTENSION_STATUS_TEXT",
     "MAX_CHANNEL_LENGTH",
-    "MAX_EXTENSION_LENGTH",
+    "MAX_EXTEN_LENGTH",
     "MAX_NUMBER_LENGTH",
     "ORIGINATE_REASONS",
     "AmiClient",
@@ -43,7 +43,7 @@ __all__ = [
     "StateCache",
     "check_channel",
     "check_context",
-    "check_extension",
+    "check_exten",
     "check_number",
     "extension_of",
     "locate_call",

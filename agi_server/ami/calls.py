@@ -14,13 +14,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..numbers.extensions import is_extension
+
 _LOCAL_HALF = re.compile(r"Local/(?P<exten>[^@;/]+)@(?P<rest>[^;/]+-[0-9a-fA-F]+);(?P<half>[12])")
 _DEVICE_CHANNEL = re.compile(r"(?P<tech>[A-Za-z0-9_]+)/(?P<resource>[^;/@]+)-[0-9a-fA-F]+")
 _MAX_HOPS = 4  # Local pairs chained between the agent and the peer
 # Queue member interfaces and dial strings: PJSIP/5050, Local/5050@from-queue/n
 _LOCAL_INTERFACE = re.compile(r"Local/(?P<exten>[^@;/]+)@[A-Za-z0-9_.+-]+(?:/n)?")
 _DEVICE_INTERFACE = re.compile(r"(?P<tech>[A-Za-z0-9_]+)/(?P<resource>[^;/@-]+)")
-_EXTENSION = re.compile(r"[0-9]{1,20}")
 
 
 def extension_of(name: str | None, *, channel_only: bool = False) -> str | None:
@@ -44,7 +45,7 @@ def extension_of(name: str | None, *, channel_only: bool = False) -> str | None:
     if match is None:
         return None
     exten = match["exten"] if "exten" in match.re.groupindex else match["resource"]
-    return exten if _EXTENSION.fullmatch(exten) else None
+    return exten if is_extension(exten) else None
 
 
 def _real_number(text: str | None) -> str | None:

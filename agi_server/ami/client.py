@@ -28,8 +28,8 @@ from panoramisk.message import Message
 from agi_server.errors import AmiActionFailed, AmiError, AmiTimeout, AmiUnavailable, ProtocolError
 from agi_server.protocol.ami import encode_message
 
+from ..numbers import check_extension
 from .calls import CallChannel, ChannelInfo, ExtensionStatusRow, locate_call
-from .checks import check_extension
 from .events import EventListeners
 from .link import _AmiProtocol, _Manager
 from .originate import OriginateResult, originate_fields, originate_result

@@ -6,7 +6,10 @@ import re
 
 from pydantic import Field, field_validator
 
+from ...ami.checks import check_channel
 from ...config_types import Code, DestinationField, Duration, Extension, NonBlank
+from ...errors import UnsafeValue
+from ...numbers import PatternError, compile_pattern
 from ...schema_base import Section
 
 # By default callers may only leave Iranian mobile and landline numbers, so
@@ -59,8 +62,6 @@ class CallbackRequest(Section):
     @field_validator("allowed_numbers")
     @classmethod
     def _patterns_compile(cls, value: list[str]) -> list[str]:
-        from ..calldist.patterns import PatternError, compile_pattern
-
         for text in value:
             try:
                 compile_pattern(text)
@@ -78,9 +79,6 @@ class CallbackRequest(Section):
     @field_validator("agent_channel")
     @classmethod
     def _agent_channel(cls, value: str) -> str:
-        from ...ami import check_channel
-        from ...errors import UnsafeValue
-
         if "{exten}" not in value:
             raise ValueError("must contain {exten} (the agent's extension), e.g. PJSIP/{exten}")
         try:

@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import chanvars
-from ...ami import ExtensionState, check_extension, extension_of
-from ...config import member_extensions
+from ...ami import ExtensionState, extension_of
 from ...errors import (
     AmiActionFailed,
     AmiError,
@@ -51,11 +50,12 @@ from ...errors import (
     UnsafeValue,
 )
 from ...logsafe import sanitize
+from ...numbers import check_extension, members_of
 from ...prompts import prompt_name
 from ...routing import Services
 from .config import CallbackRequest
 from .handler import policy_for
-from .numbers import NumberPolicy
+from .policy import NumberPolicy
 from .requests import Callback, CallbackRequests, request_id_of
 
 log = logging.getLogger("agi_server.callback")
@@ -142,10 +142,7 @@ class Dialler:
         names = config.names
         self.hints = names.hints
         self.context = names.module_context("callback", item.code)
-        if item.target.kind == "extension":
-            self.agents = [item.target.value]
-        else:
-            self.agents = member_extensions(config.file, item.target.value, item.members)
+        self.agents = list(members_of(item.target, item.members, config.file.departments))
         self.channels = {
             agent: item.agent_channel.replace("{exten}", agent).replace("{context}", names.extension)
             for agent in self.agents
@@ -378,12 +375,7 @@ class CallbackWorker:
         self.items = list(items)
         self.policies: dict[str, NumberPolicy] = {item.code: policy_for(item, services.config) for item in items}
         self.members = {
-            item.code: set(
-                [item.target.value]
-                if item.target.kind == "extension"
-                else member_extensions(services.config.file, item.target.value, item.members)
-            )
-            for item in items
+            item.code: set(members_of(item.target, item.members, services.config.file.departments)) for item in items
         }
         self.diallers = [
             Dialler(item, services, self.requests, self.results, self.owner, poll) for item in items if item.auto_dial

@@ -21,7 +21,7 @@ from ...routing import Call, Outcome, Services
 from .. import ModuleSpec
 from ..calldist.handler import number_context
 from .config import CallbackRequest
-from .numbers import MAX_TYPED_DIGITS, CallbackNumber, NumberPolicy
+from .policy import MAX_TYPED_DIGITS, CallbackNumber, NumberPolicy
 from .requests import CallbackRequests
 
 MENU_KEYS = "12"

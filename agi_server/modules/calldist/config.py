@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from ...config_types import AreaCode, Code, DestinationField, Duration, NonBlank
+from ...numbers import PatternError, compile_pattern
 from ...schema_base import Section
-from .patterns import PatternError, compile_pattern
 
 CallerType = Literal[
     "city", "landline", "intercity", "mobile", "mci", "irancell", "rightel",

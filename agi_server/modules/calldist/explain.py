@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ...config import Config
 from ...errors import AgiServerError
+from ...numbers import describe
 from .handler import CallDistributor, number_context
-from .numbers import describe
 
 
 def explain_route(config: Config, caller_id: str, code: str | None = None) -> str:

@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...destinations import Destination
+from ...numbers import CallerNumber, Normaliser, NumberContext, compile_pattern
 from ...routing import Call, Outcome, Services
 from .. import ModuleSpec
 from .config import CallDistribution
-from .numbers import CallerNumber, Normaliser, NumberContext
-from .patterns import compile_pattern
 from .rules import Rule, RuleSet
 
 

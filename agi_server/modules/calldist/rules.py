@@ -26,16 +26,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from agi_server.errors import AgiServerError
-from agi_server.modules.calldist.numbers import (
+from ...errors import AgiServerError
+from ...numbers import (
+    E164,
+    NATIONAL,
     CallerNumber,
     NumberContext,
+    Pattern,
     area_name,
     check_type,
     explain_type,
     matches_type,
 )
-from agi_server.modules.calldist.patterns import E164, NATIONAL, Pattern
 
 
 class RuleError(AgiServerError, ValueError):
@@ -153,7 +155,7 @@ class RuleSet:
         scanned: list[int] = []
         for rank, rule in enumerate(self.rules):
             pattern = rule.pattern
-            if pattern is not None and pattern.kind == "exact":
+            if pattern is not None and pattern.shape == "exact":
                 # Ranks rise as we go, so the first rule for a string is its best.
                 self._exact[pattern.target].setdefault(pattern.prefix, rank)
             elif pattern is not None and any(c.isdigit() for c in pattern.prefix):

@@ -22,9 +22,9 @@ import httpx
 
 from ... import __version__
 from ...errors import AgiServerError
+from ...numbers import is_extension
 
 MAX_BODY = 4096
-_EXTENSION = re.compile(r"[0-9]{1,20}")
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -67,7 +67,7 @@ def parse_manager_reply(status: int, body: bytes) -> str | None:
         text = value
     if text == "":
         return None
-    if not _EXTENSION.fullmatch(text):
+    if not is_extension(text):
         raise LookupFailed(f"lookup reply is not an extension: {text[:40]!r}")
     return text
 

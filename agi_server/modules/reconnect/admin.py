@@ -16,9 +16,9 @@ from ...config import Config
 from ...config_types import format_duration
 from ...errors import AgiServerError
 from ...logsafe import sanitize
+from ...numbers import normalise
 from ...store import Store, command_store
 from ..calldist.handler import number_context
-from ..calldist.numbers import normalise
 from .config import OperatorReconnect
 from .memory import Link, OperatorMemory
 
@@ -28,7 +28,7 @@ T = TypeVar("T")
 def customer_number(config: Config, number: str) -> str:
     """``number`` in E.164, as the module stores it; error if it is none."""
     parsed = normalise(number, number_context(config))
-    if parsed.kind == "anonymous" or not parsed.e164:
+    if parsed.category == "anonymous" or not parsed.e164:
         raise AgiServerError(f"'{sanitize(number, 40)}' is not a customer phone number")
     return parsed.e164
 

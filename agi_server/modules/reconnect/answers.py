@@ -24,16 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ...ami import extension_of
-from ...config import ConfigFile, member_extensions
+from ...config import ConfigFile
 from ...errors import StoreUnavailable
 from ...logsafe import sanitize
-from ..calldist.numbers import Normaliser
+from ...numbers import Normaliser, members_of
 from .config import OperatorReconnect
 from .memory import OperatorMemory
 
 log = logging.getLogger(__name__)
 
-_EXTENSION = re.compile(r"[0-9]{1,20}")
 # Asterisk uniqueids/linkedids are "1795305165.14"; Originate may set any
 # ChannelId, so accept a conservative superset.
 _CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -42,9 +41,7 @@ _CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 def target_members(item: OperatorReconnect, file: ConfigFile) -> frozenset[str]:
     """Operators of the target: the extension itself, or the queue's members
     (listed ones, else the department of the queue's name)."""
-    if item.target.kind == "extension":
-        return frozenset({item.target.value})
-    return frozenset(member_extensions(file, item.target.value, item.members))
+    return frozenset(members_of(item.target, item.members, file.departments))
 
 
 def call_id(value: str | None) -> str | None:
@@ -94,7 +91,7 @@ class AnswerRecorder:
     async def record(self, caller_id: str | None, operator: str | None, call: str | None, via: str) -> Recorded:
         """Raises StoreUnavailable when Redis is down."""
         number = self.normalise(caller_id)
-        if number.kind == "anonymous" or not number.e164:
+        if number.category == "anonymous" or not number.e164:
             return Recorded("skipped", "not a customer number (anonymous or internal)")
         if operator is None or operator not in self.members:
             return Recorded("skipped", f"{sanitize(operator or '?', 24)} is not an operator of {self.item.target}",

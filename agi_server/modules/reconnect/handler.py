@@ -22,23 +22,16 @@ from ... import chanvars
 from ...ami import extension_of
 from ...destinations import Destination
 from ...errors import StoreUnavailable
+from ...numbers import Normaliser, is_extension
 from ...prompts import prompt_name
 from ...routing import Call, Outcome, Route, Services
 from .. import ModuleSpec
 from ..calldist.handler import number_context
-from ..calldist.numbers import Normaliser
 from .answers import AmiAnswerListener, AnswerRecorder, call_id, target_members
 from .config import OperatorReconnect
 from .memory import OperatorMemory
 
 log = logging.getLogger(__name__)
-
-_EXTENSION_CHARS = frozenset("0123456789")
-
-
-def _is_extension(value: str) -> bool:
-    return 0 < len(value) <= 20 and set(value) <= _EXTENSION_CHARS
-
 
 class Reconnector:
     """The ``reconnect/<code>`` route of one module."""
@@ -63,7 +56,7 @@ class Reconnector:
         item = self.item
         number = self.normalise(call.env.callerid)
         variables = {chanvars.CALLER_E164: number.e164 or ""}
-        if number.kind == "anonymous" or not number.e164:
+        if number.category == "anonymous" or not number.e164:
             return self._failure("anonymous or not a phone number", variables)
         store = call.services.store
         if store is None:
@@ -105,7 +98,7 @@ class AnswerHook:
         item = self.item
         args = call.env.args
         given = args[1] if len(args) > 1 else ""
-        operator = given if _is_extension(given) else extension_of(call.env.channel)
+        operator = given if is_extension(given) else extension_of(call.env.channel)
         call_ref = call_id(args[0] if args else None) or call_id(call.env.uniqueid)
         store = call.services.store
         if store is None:
