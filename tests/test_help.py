@@ -120,7 +120,7 @@ async def replay_queue_call(fake_ami, app) -> None:
         for i, m in enumerate(messages)
         if m.get("Event") == "Hangup" or (m.get("Event") == "ExtensionStatus" and m.get("Status") == "0")
     )
-    call_up = [m for m in messages[:cut] if m.kind == "event"]
+    call_up = [m for m in messages[:cut] if m.message_type == "event"]
     assert any(m.get("Event") == "BridgeEnter" for m in call_up)
     assert fake_ami.replay(call_up) == len(call_up)
     deadline = time.monotonic() + 2

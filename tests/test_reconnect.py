@@ -153,7 +153,7 @@ async def test_answer_hook_first_then_ami_records_once(app, fake_ami, caplog):
 async def test_ringing_is_not_an_answer(app, fake_ami):
     messages = transcript_messages("queue-call-answered")
     answer_at = next(i for i, m in enumerate(messages) if m.get("Event") == "AgentConnect")
-    ringing = [m for m in messages[:answer_at] if m.kind == "event"]
+    ringing = [m for m in messages[:answer_at] if m.message_type == "event"]
     assert any(m.get("Event") == "AgentCalled" for m in ringing)
     arrived = asyncio.Event()
     last = ringing[-1].get("Event")

@@ -9,7 +9,8 @@ AmiClient, check_channel``); the code lives in small modules:
 - ``state``: extension and device states, cached from events;
 - ``originate``: the Originate action built and read without I/O;
 - ``events``: event subscriptions and their listener tasks;
-- ``link``: panoramisk's protocol and manager, hardened;
+- ``actions``: replies matched to actions by ActionID, without I/O;
+- ``link``: one connection: parser, writer, actions in flight, events;
 - ``client``: ``AmiClient``, the connection life cycle and the actions.
 """
 

@@ -82,8 +82,8 @@ def originate_fields(
     if not timeout_s > 0:
         raise LocalProtocolError(f"originate timeout must be positive, got {timeout_s!r}")
     fields["Timeout"] = str(int(timeout_s * 1000))
-    # Always explicit: panoramisk decides whether to wait for the event
-    # by reading this header.
+    # Always explicit: the reply of an async Originate is the Response plus
+    # its OriginateResponse event, and the reply matcher reads this header.
     fields["Async"] = "true" if async_ else "false"
     return fields
 

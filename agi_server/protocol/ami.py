@@ -22,8 +22,8 @@ GREETING_PREFIX = "Asterisk Call Manager/"
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024
 DEFAULT_MAX_LINE_SIZE = 8 * 1024
 
-# Kinds, in the order they are looked for when the first key says nothing.
-_KIND_KEYS = (("event", "event"), ("response", "response"), ("action", "action"))
+# Message types, in the order they are looked for when the first key says nothing.
+_TYPE_KEYS = ("event", "response", "action")
 
 
 class UnsafeAmiValue(UnsafeValue, LocalProtocolError):
@@ -109,27 +109,26 @@ class AmiMessage:
         return f"AmiMessage({list(self._pairs)!r})"
 
     @property
-    def kind(self) -> str | None:
+    def message_type(self) -> str | None:
         """``"event"``, ``"response"`` or ``"action"``; ``None`` if none fits.
 
         The first key decides (an ``OriginateResponse`` *event* also carries
-        a ``Response:`` key further down); otherwise the first kind found.
+        a ``Response:`` key further down); otherwise the first type found.
         """
         if self._pairs:
             first = self._pairs[0][0].lower()
-            for key, kind in _KIND_KEYS:
-                if first == key:
-                    return kind
-        for key, kind in _KIND_KEYS:
+            if first in _TYPE_KEYS:
+                return first
+        for key in _TYPE_KEYS:
             if key in self:
-                return kind
+                return key
         return None
 
     @property
     def name(self) -> str | None:
-        """The Event / Response / Action value, by ``kind``."""
-        kind = self.kind
-        return None if kind is None else self.get(kind)
+        """The Event / Response / Action value, by ``message_type``."""
+        message_type = self.message_type
+        return None if message_type is None else self.get(message_type)
 
     @property
     def action_id(self) -> str | None:

@@ -56,7 +56,7 @@ def _recorded_reply(transcript: str) -> list[AmiMessage]:
     """The reply to the one action recorded in ``transcript``: every message
     carrying the ActionID of the first response that has one."""
     messages = transcript_messages(transcript)
-    action_id = next(m.action_id for m in messages if m.kind == "response" and m.action_id)
+    action_id = next(m.action_id for m in messages if m.message_type == "response" and m.action_id)
     return [m for m in messages if m.action_id == action_id]
 
 
@@ -282,7 +282,7 @@ class FakeAmiServer:
         messages = transcript_messages(transcript) if isinstance(transcript, str) else transcript
         sent = 0
         for message in messages:
-            if only_events and message.kind != "event":
+            if only_events and message.message_type != "event":
                 continue
             self.send_event(message)
             sent += 1
