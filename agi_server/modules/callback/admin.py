@@ -12,10 +12,10 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+from ...commands.tables import format_table
 from ...config import Config
 from ...config_types import format_duration
 from ...store import command_store
-from ...supervisor import format_table
 from .requests import Callback, CallbackConflict, CallbackNotFound, CallbackRequests
 
 

@@ -26,13 +26,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from ...ami import ExtensionState, check_channel, extension_of
+from ...ami import ExtensionState, caller_id, chanspy_data, check_channel, extension_of, ring_channel
 from ...destinations import Destination, context_safe
 from ...errors import AmiActionFailed, AmiError, AmiTimeout, AmiUnavailable, ChannelHungUp, UnsafeValue
 from ...logsafe import sanitize
 from ...numbers import check_extension
 from ...routing import Call, Outcome, Services
-from ...supervisor import caller_id, chanspy_data, ring_channel
 from .. import ModuleSpec
 from .config import HelpRequest
 from .lookup import LookupFailed, lookup_manager
