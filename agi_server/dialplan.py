@@ -17,7 +17,7 @@ import jinja2
 
 from . import __version__, chanvars
 from .config import Config
-from .modules import template_modules
+from .modules import MODULES
 from .numbers import members_of
 
 TEMPLATE_PACKAGE = "agi_server.dialplan_templates"
@@ -65,6 +65,16 @@ def environment() -> jinja2.Environment:
     env.filters["dp"] = dp_escape
     env.filters["comment"] = comment
     return env
+
+
+def template_modules(config: Config) -> list[dict[str, Any]]:
+    """The configured modules, in the table's order, each with its template
+    and its entries (``module.instances`` in the templates)."""
+    return [
+        {"name": spec.name, "template": spec.template, "instances": config.entries(spec)}
+        for spec in MODULES
+        if config.entries(spec)
+    ]
 
 
 def template_context(config: Config) -> dict[str, Any]:

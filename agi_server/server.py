@@ -38,7 +38,7 @@ from .errors import (
 )
 from .logsafe import CallLogger, sanitize
 from .protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Hangup, Header, Reply
-from .routing import Call, Outcome, Route, RouteTable, Services
+from .routing import Call, Outcome, Route, RouteTable
 
 log = logging.getLogger("agi_server.server")
 
@@ -58,7 +58,6 @@ class Limits:
 class RuntimeState:
     """Everything a call needs that a reload may replace."""
 
-    services: Services
     routes: RouteTable
     names: DialplanNames
     limits: Limits
@@ -325,7 +324,7 @@ class AgiSession(asyncio.Protocol):
             await self._finish_quietly(channel, {chanvars.REASON: "unknown route"})
             self._close()
             return
-        call = Call(channel=channel, env=env, log=calllog, services=state.services, peer=self.peer)
+        call = Call(channel=channel, env=env, log=calllog, peer=self.peer)
         started = time.monotonic()
         try:
             outcome = await self._within_call_timeout(route.handler(call), state.limits.call_timeout)

@@ -93,14 +93,14 @@ SERVE_LIKE = """
 import json, sys
 from pathlib import Path
 from agi_server.config import load_config
-from agi_server.modules.calldist.handler import build
-from agi_server.routing import Services
+from agi_server.app import module_deps
+from agi_server.modules.calldist import SPEC
 from agi_server.store import redis_server_binary
-import agi_server.app, agi_server.cli  # what `serve` imports
+import agi_server.serve, agi_server.cli  # what `serve` imports
 
 config = load_config(sys.argv[1])
-services = Services(config=config)
-distributors = [build(item, services) for item in config.call_distributions]
+routes = SPEC.build(config.entries(SPEC), module_deps(config)).routes
+distributors = [route.handler for route in routes]
 for caller in ["09351234567", "09121234567", "02188776655", "+447911123456", "anonymous", "+12025550123"]:
     for d in distributors:
         d.decide(caller)

@@ -211,10 +211,10 @@ async def test_reload_keeps_old_config_when_new_one_is_broken(tmp_path):
     async with running_server(config) as app:
         path = tmp_path / "config.yaml"
         path.write_text(example_text().replace("expiry: 8h", "expiry: 30h"))
-        assert app.reload() is False
+        assert await app.reload() is False
         assert app.server.state.routes.get("calldist/700") is not None
         path.write_text(example_text().replace('code: "700"', 'code: "701"'))
-        assert app.reload() is True
+        assert await app.reload() is True
         host, port = app.server.address
         result = await place_call(host, port, CallScript(script="calldist/701"))
         assert result.decision() is not None

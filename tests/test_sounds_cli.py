@@ -44,7 +44,7 @@ def test_instance_override_gets_its_own_prompt(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(text)
     config = load_config(path)
-    item = config.callback_requests[0]
+    item = config.file.callback_requests[0]
     name = prompt_name("callback", item.code, "intro", item.prompts)
     assert name == "agi-server/callback-800-intro"
     specs = {p.name: p for p in required_prompts(config)}

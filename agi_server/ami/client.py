@@ -308,6 +308,11 @@ class AmiClient:
         """Cached state; None when unknown or while AMI is down."""
         return self.state.extension(exten, context)
 
+    def operator_state(self, exten: str, hints_context: str) -> ExtensionState | None:
+        """An operator's state: the hint in the PBX's hints context, else
+        wherever AMI saw one; None when unknown or while AMI is down."""
+        return self.state.extension(exten, hints_context) or self.state.extension(exten)
+
     def device_state(self, device: str) -> str | None:
         return self.state.device(device)
 

@@ -11,15 +11,14 @@ from typing import Any
 
 import click
 
-from ..app import serve as run_server
-from ..app import serve_processes
+from ..app import assemble, module_deps
 from ..config import split_host_port
 from ..dialplan import render_dialplan
 from ..loadgen import LoadSpec, default_callers, run_load
-from ..modules import build_routes
 from ..modules.calldist.explain import explain_route
 from ..modules.help.features import render_features
-from ..routing import Services
+from ..serve import serve as run_server
+from ..serve import serve_processes
 from .common import config_option, load_or_exit, setup_logging
 
 
@@ -88,7 +87,7 @@ def bench(connect: str, script: str, concurrency: int, sessions: int, rate: floa
 def check(config_path: Path) -> None:
     """Validate the config: prints "ok" or every problem, exit 1."""
     config = load_or_exit(config_path)
-    routes = build_routes(Services(config=config))
+    routes = assemble(config, module_deps(config)).routes
     click.echo(f"ok: {len(routes)} route(s): {', '.join(routes.paths())}")
 
 

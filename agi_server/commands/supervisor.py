@@ -26,7 +26,7 @@ from ..ami import (
     join_agent_call,
     ring_channel,
 )
-from ..app import make_ami_client
+from ..app import ami_client
 from ..config import Config
 from ..errors import AmiUnavailable
 from ..numbers import check_extension
@@ -47,7 +47,7 @@ async def ami_session(config: Config, timeout: float = 3.0) -> AsyncIterator[Ami
     # went wrong in one line, from ami.last_error.
     log = logging.Logger("agi_server.ami")
     log.addHandler(logging.NullHandler())
-    ami = make_ami_client(config, logger=log)
+    ami = ami_client(config.ami, log)
     if ami is None:
         raise SupervisorError("AMI is not configured (ami.username is empty)")
     await ami.start()

@@ -7,10 +7,9 @@ import re
 from pydantic import Field, field_validator
 
 from ...ami.checks import check_channel
-from ...config_types import Code, DestinationField, Duration, Extension, NonBlank
 from ...errors import UnsafeValue
 from ...numbers import PatternError, compile_pattern
-from ...schema_base import Section
+from ...schema import Code, DestinationField, Duration, Extension, NonBlank, Section
 
 # By default callers may only leave Iranian mobile and landline numbers, so
 # nobody can make the PBX dial premium-rate or international numbers.
@@ -26,7 +25,9 @@ DEFAULT_AGENT_CHANNEL = "Local/{exten}@{context}/n"
 _CALLER_ID_NAME = re.compile(r"[^\"<>\\\x00-\x1f\x7f]{1,40}")
 
 
-class CallbackRequest(Section):
+class CallbackRequestSettings(Section):
+    """One module of ``callback_requests:``."""
+
     code: Code
     name: NonBlank
     target: DestinationField

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ...ami import extension_of
-from ...config import ConfigFile
 from ...errors import StoreUnavailable
 from ...logsafe import sanitize
-from ...numbers import Normaliser, members_of
-from .config import OperatorReconnect
+from ...numbers import Normaliser
+from .config import OperatorReconnectSettings
 from .memory import OperatorMemory
 
 log = logging.getLogger(__name__)
@@ -36,12 +35,6 @@ log = logging.getLogger(__name__)
 # Asterisk uniqueids/linkedids are "1795305165.14"; Originate may set any
 # ChannelId, so accept a conservative superset.
 _CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def target_members(item: OperatorReconnect, file: ConfigFile) -> frozenset[str]:
-    """Operators of the target: the extension itself, or the queue's members
-    (listed ones, else the department of the queue's name)."""
-    return frozenset(members_of(item.target, item.members, file.departments))
 
 
 def call_id(value: str | None) -> str | None:
@@ -72,7 +65,7 @@ class AnswerRecorder:
 
     def __init__(
         self,
-        item: OperatorReconnect,
+        item: OperatorReconnectSettings,
         members: frozenset[str],
         memory: OperatorMemory,
         normalise: Normaliser,
