@@ -342,6 +342,7 @@ async def run_load_async(spec: LoadSpec, sessions: int | None = None, concurrenc
 
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
+        # Optional (not on every platform): the fastest loop when installed.
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()

@@ -101,6 +101,7 @@ class GttsEngine:
         return {"engine": self.name, "voice": self.tld, "speed": self.speed}
 
     def synthesize(self, text: str, language: str, workdir: Path) -> Path:
+        # An online engine few sites use: its library (and requests) loaded only when chosen.
         from gtts import gTTS, gTTSError
 
         out = workdir / "gtts.mp3"
@@ -155,6 +156,7 @@ class PiperEngine:
         return out
 
     def _synthesize_in_process(self, text: str, out: Path) -> None:
+        # Optional (pip install piper-tts): imported only when piper is the engine.
         from piper import PiperVoice, SynthesisConfig
 
         if self._loaded is None:

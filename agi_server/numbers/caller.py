@@ -245,7 +245,8 @@ def _classify(raw: str, number: phonenumbers.PhoneNumber, valid: bool, ctx: Numb
 
 @functools.lru_cache(maxsize=4096)
 def _region_name(e164: str) -> str | None:
-    from phonenumbers import geocoder  # loaded on first use only (see region_name)
+    # Heavy (~100 MB of place names), needed only by dry runs: loaded on first use.
+    from phonenumbers import geocoder
 
     return geocoder.description_for_number(phonenumbers.parse(e164), "en") or None
 
