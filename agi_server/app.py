@@ -28,7 +28,8 @@ from .modules import MODULES
 from .modules.health import health_route
 from .modules.spec import Deps, Worker
 from .routing import Route, RouteTable
-from .server import AgiServer, Limits, RuntimeState
+from .server import AgiServer
+from .session import Limits, RuntimeState
 from .store import EmbeddedRedis, Store, store_from_config
 
 log = logging.getLogger("agi_server.app")

@@ -26,7 +26,8 @@ from systems import agi_server_config
 from agi_server.app import assemble, module_deps, runtime_state
 from agi_server.config import load_config
 from agi_server.loadgen import LoadSpec, default_callers
-from agi_server.server import AgiServer, AgiSession
+from agi_server.server import AgiServer
+from agi_server.session import AgiSession
 
 
 class MemoryTransport(asyncio.Transport):
@@ -61,7 +62,6 @@ class MemoryTransport(asyncio.Transport):
 
 async def run(server: AgiServer, headers: list[bytes], calls: int, concurrency: int) -> float:
     loop = asyncio.get_running_loop()
-    server.loop = loop  # as AgiServer.start() sets it
     pending = calls
 
     async def worker() -> None:
@@ -71,7 +71,7 @@ async def run(server: AgiServer, headers: list[bytes], calls: int, concurrency: 
             pending -= 1
             done = loop.create_future()
             transport = MemoryTransport(loop, done)
-            session = AgiSession(server)
+            session = AgiSession(server, loop)
             transport.protocol = session
             session.connection_made(transport)
             session.data_received(headers[i % len(headers)])

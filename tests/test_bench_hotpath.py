@@ -23,7 +23,7 @@ from agi_server.destinations import Destination
 from agi_server.errors import LimitExceeded, ProtocolError
 from agi_server.protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Reply
 from agi_server.routing import Outcome, Route
-from agi_server.server import AgiSession
+from agi_server.session import AgiSession
 from agi_server.testing.agi_client import CallScript, header_lines, place_call
 from agi_server.testing.controller import config_for_test, running_server
 from helpers import example_text, with_routes
