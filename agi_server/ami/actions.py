@@ -36,6 +36,16 @@ def succeeded(response: AmiMessage) -> bool:
     return (response.get("Response") or "").lower() in SUCCESS
 
 
+def messages_of(reply: Reply) -> list[AmiMessage]:
+    """Every message of a reply (one, or a list's)."""
+    return reply if isinstance(reply, list) else [reply]
+
+
+def response_of(reply: Reply) -> AmiMessage:
+    """The ``Response`` that opens a reply."""
+    return reply[0] if isinstance(reply, list) else reply
+
+
 def action_ids(prefix: str | None = None) -> Iterator[str]:
     """ActionIDs unique to one client: ``agi-<random>-1``, ``-2``, ..."""
     stem = prefix or f"agi-{secrets.token_hex(4)}"

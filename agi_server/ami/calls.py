@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..numbers.extensions import is_extension
+from ..protocol.ami import Headers
 
 _LOCAL_HALF = re.compile(r"Local/(?P<exten>[^@;/]+)@(?P<rest>[^;/]+-[0-9a-fA-F]+);(?P<half>[12])")
 _DEVICE_CHANNEL = re.compile(r"(?P<tech>[A-Za-z0-9_]+)/(?P<resource>[^;/@]+)-[0-9a-fA-F]+")
@@ -67,7 +68,7 @@ class ChannelInfo:
     duration: str
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, str]) -> ChannelInfo:
+    def from_fields(cls, fields: Headers) -> ChannelInfo:
         def get(key: str) -> str:
             return fields.get(key) or ""
 

@@ -27,7 +27,7 @@ from agi_server.errors import AmiActionFailed, AmiError, AmiTimeout, AmiUnavaila
 from agi_server.protocol.ami import AmiMessage, encode_message
 
 from ..numbers import check_extension
-from .actions import Reply, action_ids, succeeded
+from .actions import Reply, action_ids, messages_of, response_of, succeeded
 from .calls import CallChannel, ChannelInfo, ExtensionStatusRow, locate_call
 from .events import EventListeners
 from .link import AmiLink
@@ -191,8 +191,7 @@ class AmiClient:
                 self._log.warning("AMI %s failed (%s); state cache incomplete", action, exc)
                 lists[action] = None
             else:
-                replies = reply if isinstance(reply, list) else [reply]
-                lists[action] = [m for m in replies if m.get("Event") == item_event]
+                lists[action] = [m for m in messages_of(reply) if m.get("Event") == item_event]
         self.state.load(lists["ExtensionStateList"], lists["DeviceStateList"])
 
     async def _keep_alive(self, protocol: AmiLink) -> None:
@@ -244,7 +243,7 @@ class AmiClient:
         except TimeoutError:
             protocol.forget(action_id)
             raise AmiTimeout(f"{name}: no reply from Asterisk within {timeout:g}s") from None
-        first = reply[0] if isinstance(reply, list) else reply
+        first = response_of(reply)
         response = first.get("Response")
         if response and not succeeded(first):
             raise AmiActionFailed(name, first.get("Message") or response)
@@ -322,8 +321,7 @@ class AmiClient:
     async def channels(self) -> list[ChannelInfo]:
         """A ``CoreShowChannels`` snapshot."""
         reply = await self.action({"Action": "CoreShowChannels"})
-        replies = reply if isinstance(reply, list) else [reply]
-        return [ChannelInfo.from_fields(m) for m in replies if m.get("Event") == "CoreShowChannel"]
+        return [ChannelInfo.from_fields(m) for m in messages_of(reply) if m.get("Event") == "CoreShowChannel"]
 
     async def find_call_channel(self, exten: str) -> CallChannel | None:
         """The bridged call of ``exten`` now (see ``locate_call``), or None."""

@@ -13,7 +13,7 @@ import importlib.util
 import shutil
 import wave
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from agi_server.audio.errors import EngineUnavailable, MissingProgram, SynthesisFailed
 from agi_server.audio.programs import find_program, run_program, stderr_tail
@@ -127,7 +127,7 @@ class PiperEngine:
         self.model = Path(model) if model else None
         self.speaker = int(voice) if voice and voice.isdigit() else None
         self.speed = speed
-        self._loaded = None  # the python package's voice, loaded once per build
+        self._loaded: Any = None  # the python package's voice (piper.PiperVoice), loaded once per build
 
     def check(self, language: str) -> None:
         if self.model is None:

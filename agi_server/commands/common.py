@@ -40,7 +40,7 @@ def setup_logging(level: str) -> None:
     # The format shows none of these, and each costs every record a lookup
     # (the pid is a system call): a call's INFO line is on the hot path.
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
-    logging._srcfile = None  # type: ignore[assignment]  # no caller frame lookup (funcName/lineno are not shown)
+    logging._srcfile = None  # no caller frame lookup (funcName/lineno are not shown)
 
 
 class CliGroup(click.Group):

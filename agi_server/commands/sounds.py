@@ -27,7 +27,7 @@ def sounds_build(config_path: Path, force: bool) -> None:
     prompts = required_prompts(config)
     settings = sound_settings(config)
     if sys.stderr.isatty():
-        with click.progressbar(length=len(prompts), label="prompts", file=sys.stderr) as bar:
+        with click.progressbar(range(len(prompts)), label="prompts", file=sys.stderr) as bar:
 
             def advance(event: BuildEvent) -> None:
                 bar.update(1)

@@ -107,14 +107,19 @@ class AmiSection(Section):
         return bool(self.username)
 
 
+SoundFormat = Literal["wav", "ulaw", "alaw", "gsm", "sln16"]
+
+
+def _wav_only() -> list[SoundFormat]:
+    return ["wav"]
+
+
 class SoundsSection(Section):
     directory: str | None = None  # default: <data_dir>/sounds
     engine: Literal["espeak-ng", "gtts", "piper"] = "espeak-ng"
     voice: str | None = None
     piper_model: str | None = None
-    formats: list[Literal["wav", "ulaw", "alaw", "gsm", "sln16"]] = Field(
-        default_factory=lambda: ["wav"]
-    )
+    formats: list[SoundFormat] = Field(default_factory=_wav_only)
 
 
 class LoggingSection(Section):

@@ -189,7 +189,7 @@ def _best_reading(readings) -> tuple[phonenumbers.PhoneNumber, bool] | None:
 
 
 def _is_full_length(number: phonenumbers.PhoneNumber) -> bool:
-    region = phonenumbers.region_code_for_country_code(number.country_code)
+    region = phonenumbers.region_code_for_country_code(number.country_code or 0)
     if not region.isalpha() or region == "ZZ":
         # Unknown or non-geographic (+800...) codes: no national length to
         # compare with, so only a valid number of theirs is believed.

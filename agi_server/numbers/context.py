@@ -43,9 +43,17 @@ class NumberContext:
         return str(phonenumbers.region_code_for_country_code(int(self.country_code)))
 
 
+def _metadata(region: str) -> phonenumbers.PhoneMetadata:
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None:  # NumberContext only allows regions phonenumbers knows
+        raise ValueError(f"phonenumbers has no metadata for region {region!r}")
+    return meta
+
+
 def max_national_length(region: str) -> int:
     """The longest national significant number of ``region``."""
-    return max(phonenumbers.PhoneMetadata.metadata_for_region(region).general_desc.possible_length)
+    desc = _metadata(region).general_desc
+    return max(desc.possible_length if desc is not None else (0,))
 
 
 def local_length(region: str) -> int:
@@ -54,17 +62,17 @@ def local_length(region: str) -> int:
     Only the longest local-only length counts: shorter local numbers are
     far more often internal extensions or service codes than city callers.
     """
-    desc = phonenumbers.PhoneMetadata.metadata_for_region(region).fixed_line
+    desc = _metadata(region).fixed_line
     lengths = desc.possible_length_local_only if desc else ()
     return max(lengths, default=0)
 
 
 def trunk_prefix(region: str) -> str:
-    return phonenumbers.PhoneMetadata.metadata_for_region(region).national_prefix or ""
+    return _metadata(region).national_prefix or ""
 
 
 def international_prefix(region: str) -> str:
-    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    meta = _metadata(region)
     for prefix in (meta.preferred_international_prefix, meta.international_prefix):
         if prefix and prefix.isdigit():
             return str(prefix)

@@ -15,6 +15,7 @@ import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from agi_server.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, UnsafeValue
 
@@ -56,6 +57,13 @@ class Greeting:
     """The first line Asterisk sends: ``Asterisk Call Manager/<version>``."""
 
     version: str
+
+
+class Headers(Protocol):
+    """What reading an AMI message takes: a header's value by name, None
+    when absent (an :class:`AmiMessage`, or a plain dict in tests)."""
+
+    def get(self, key: str, /) -> str | None: ...
 
 
 class AmiMessage:

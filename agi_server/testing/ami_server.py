@@ -308,6 +308,7 @@ class FakeAmiServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # asyncio runs each connection's callback in a task
         self._tasks.add(task)
         session = _Session(writer)
         self._sessions.add(session)
@@ -319,7 +320,8 @@ class FakeAmiServer:
                     break
                 session.parser.receive_data(data)
                 while (message := session.parser.next_event()) is not NEED_DATA:
-                    self._receive(session, message)
+                    if isinstance(message, AmiMessage):  # the server side gets no greeting
+                        self._receive(session, message)
         except (ProtocolError, ConnectionError):
             pass  # Asterisk just drops such a client
         finally:

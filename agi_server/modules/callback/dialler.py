@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 from ... import chanvars
 from ...ami import AmiClient, ExtensionState
+from ...ami.actions import response_of
 from ...destinations import DialplanNames
 from ...errors import (
     AmiActionFailed,
@@ -134,7 +135,7 @@ class Dialler:
         except (AmiError, UnsafeValue) as exc:
             log.info("callback %s: cannot re-check %s (%s)", self.item.code, agent, exc)
             return False
-        return ExtensionState.from_fields(reply).is_idle
+        return ExtensionState.from_fields(response_of(reply)).is_idle
 
     # --- the loop ----------------------------------------------------------
 

@@ -167,7 +167,8 @@ class CallbackStore:
     async def due(self, module: str, now: float, limit: int = 20) -> list[str]:
         """Ids of open requests of ``module`` due by ``now``, oldest first."""
         async with self.store.guard("callback due") as r:
-            return list(await r.zrangebyscore(self._key("due", module), "-inf", now, start=0, num=limit))
+            due = await r.zrangebyscore(self._key("due", module), "-inf", now, start=0, num=limit)
+        return [str(rid) for rid in due]
 
     async def next_due(self, module: str) -> float | None:
         async with self.store.guard("callback next due") as r:
@@ -209,7 +210,8 @@ class CallbackStore:
 
     async def open_request(self, module: str, target: str, number: str) -> str | None:
         async with self.store.guard("callback open") as r:
-            return await r.get(self._key("open", module, target, number))
+            rid = await r.get(self._key("open", module, target, number))
+        return str(rid) if rid is not None else None
 
     async def cancel(self, rid: str, reason: str, *, only_pending: bool = False, now: float | None = None) -> str:
         """Cancel an open request; returns its previous state, "" if it was
@@ -237,18 +239,18 @@ class CallbackStore:
     async def get(self, rid: str) -> Callback:
         rid = check_id(rid)
         async with self.store.guard("callback get") as r:
-            h = await r.hgetall(self._key("req", rid))
+            h = _texts(await r.hgetall(self._key("req", rid)))
             if not h:
                 raise CallbackNotFound(f"no callback request {rid}")
             due = await r.zscore(self._key("due", h.get("module", "")), rid)
             history = await r.lrange(self._key("req", rid, "history"), 0, -1)
-        return Callback.from_hash(h, due, [_event(item) for item in history])
+        return Callback.from_hash(h, due, [_event(str(item)) for item in history])
 
     async def list(self, *, limit: int = 50, open_only: bool = False, module: str | None = None) -> list[Callback]:
         """Newest first. Index entries of expired requests are dropped."""
         out: list[Callback] = []
         async with self.store.guard("callback list", timeout=5.0) as r:
-            ids = await r.zrevrange(self._key("index"), 0, -1)
+            ids = [str(rid) for rid in await r.zrevrange(self._key("index"), 0, -1)]
             gone = []
             for start in range(0, len(ids), 200):
                 chunk = ids[start : start + 200]
@@ -256,7 +258,8 @@ class CallbackStore:
                     for rid in chunk:
                         pipe.hgetall(self._key("req", rid))
                     hashes = await pipe.execute()
-                for rid, h in zip(chunk, hashes, strict=True):
+                for rid, raw in zip(chunk, hashes, strict=True):
+                    h = _texts(raw)
                     if not h:
                         gone.append(rid)
                         continue
@@ -275,6 +278,11 @@ class CallbackStore:
                         pipe.zscore(self._key("due", item.module), item.id)
                     dues = await pipe.execute()
         return [replace(item, due=due) for item, due in zip(out, dues, strict=True)] if out else []
+
+
+def _texts(h: dict[Any, Any]) -> dict[str, str]:
+    """A hash as text (the store's client decodes replies: this only types them)."""
+    return {str(k): str(v) for k, v in h.items()}
 
 
 def _event(text: str) -> dict[str, Any]:

@@ -43,8 +43,8 @@ def features_problems(text: str) -> list[str]:
     problems: list[str] = []
     names: dict[str, int] = {}
     sequences: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        body = line.split(";", 1)[0].rstrip()
+    for number, text_line in enumerate(text.splitlines(), 1):
+        body = text_line.split(";", 1)[0].rstrip()
         if not body:
             continue
         match = _ENTRY.fullmatch(body)

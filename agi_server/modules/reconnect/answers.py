@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from ...ami import extension_of
 from ...errors import StoreUnavailable
 from ...logsafe import sanitize
 from ...numbers import Normaliser
+from ...protocol.ami import Headers
 from .config import OperatorReconnectSettings
 from .memory import OperatorMemory
 
@@ -106,7 +107,7 @@ class AmiAnswerListener:
     def __init__(self, recorders: Iterable[AnswerRecorder]) -> None:
         self.recorders = list(recorders)
 
-    async def on_agent_connect(self, event: Mapping[str, str]) -> None:
+    async def on_agent_connect(self, event: Headers) -> None:
         queue = event.get("Queue") or ""
         operator = extension_of(event.get("Interface")) or extension_of(event.get("DestChannel"))
         for recorder in self.recorders:
@@ -114,7 +115,7 @@ class AmiAnswerListener:
             if target.kind == "queue" and target.value == queue:
                 await self._record(recorder, event, operator)
 
-    async def on_dial_end(self, event: Mapping[str, str]) -> None:
+    async def on_dial_end(self, event: Headers) -> None:
         if (event.get("DialStatus") or "").upper() != "ANSWER" or not event.get("Channel"):
             return
         operator = extension_of(event.get("DestChannel"))
@@ -123,7 +124,7 @@ class AmiAnswerListener:
             if target.kind == "extension" and target.value == operator:
                 await self._record(recorder, event, operator)
 
-    async def _record(self, recorder: AnswerRecorder, event: Mapping[str, str], operator: str | None) -> None:
+    async def _record(self, recorder: AnswerRecorder, event: Headers, operator: str | None) -> None:
         caller = event.get("CallerIDNum")
         call = call_id(event.get("Linkedid")) or call_id(event.get("Uniqueid"))
         try:
