@@ -31,7 +31,7 @@ from ...numbers import check_extension
 from ...routing import Call, Outcome
 from ...schema import Department
 from .config import HelpRequestSettings
-from .lookup import LookupFailed, lookup_manager
+from .lookup import LookupFailed, lookup_manager, tls_context
 from .ringing import HelpRinging, HelpTicket, is_free
 
 
@@ -57,6 +57,8 @@ class HelpRequest:
         self.departments = departments
         self.hints_context = hints_context
         self.call_timeout = call_timeout
+        # Made now (at config load) rather than on a call: see lookup.py.
+        self.tls = tls_context() if item.manager == "lookup" else None
 
     @property
     def pending(self) -> list[asyncio.Task[str | None]]:
@@ -138,7 +140,7 @@ class HelpRequest:
         out: list[str] = []
         if self.item.manager == "lookup" and self.item.lookup_url:
             try:
-                found = await lookup_manager(self.item.lookup_url, operator, self.item.lookup_timeout)
+                found = await lookup_manager(self.item.lookup_url, operator, self.item.lookup_timeout, self.tls)
             except LookupFailed as exc:
                 call.log.warning(
                     "help %s: manager lookup for %s failed (%s); using the department",

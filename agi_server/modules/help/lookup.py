@@ -9,6 +9,9 @@ one short timeout, and at most a few KiB are read.
 
 The request is made with httpx (chunked replies, TLS, proxies handled by a
 well-kept library); the body is read as a stream and cut off past a few KiB.
+The TLS context (certifi's CAs, what httpx uses by default) is made once, when
+the config is loaded: making one takes a few hundred milliseconds of CPU,
+which on every lookup would stall the event loop and every call with it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 from urllib.parse import quote, urlsplit
 
+import certifi
 import httpx
 
 from ... import __version__
@@ -72,7 +77,12 @@ def parse_manager_reply(status: int, body: bytes) -> str | None:
     return text
 
 
-async def http_get(url: str, timeout: float) -> tuple[int, bytes]:
+def tls_context() -> ssl.SSLContext:
+    """Verifies servers against certifi's CAs, as httpx does by default."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+async def http_get(url: str, timeout: float, tls: ssl.SSLContext | None = None) -> tuple[int, bytes]:
     """GET ``url`` with httpx; returns (status, body), the body capped at
     ``MAX_BODY`` bytes. No redirects: the admin configured the URL."""
     parts = urlsplit(url)
@@ -82,7 +92,9 @@ async def http_get(url: str, timeout: float) -> tuple[int, bytes]:
         raise LookupFailed("unsafe lookup URL (spaces or control characters)")
     headers = {"User-Agent": f"agi-server/{__version__}", "Accept": "text/plain, application/json"}
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, headers=headers) as client:
+        verify = tls if tls is not None else tls_context()
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, headers=headers,
+                                     verify=verify) as client:
             async with client.stream("GET", url) as response:
                 body = b""
                 async for chunk in response.aiter_bytes():
@@ -96,12 +108,13 @@ async def http_get(url: str, timeout: float) -> tuple[int, bytes]:
         raise LookupFailed(f"lookup failed: {type(exc).__name__}: {exc}") from None
 
 
-async def lookup_manager(template: str, operator: str, timeout: float) -> str | None:
+async def lookup_manager(template: str, operator: str, timeout: float,
+                         tls: ssl.SSLContext | None = None) -> str | None:
     """Ask the lookup source for ``operator``'s manager, within ``timeout``."""
     url = lookup_request_url(template, operator)
     try:
         async with asyncio.timeout(timeout):
-            status, body = await http_get(url, timeout)
+            status, body = await http_get(url, timeout, tls)
     except TimeoutError:
         raise LookupFailed(f"lookup did not answer within {timeout:g}s") from None
     return parse_manager_reply(status, body)
