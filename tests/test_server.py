@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import agi_server.app as app_module
 from agi_server import chanvars
 from agi_server.destinations import Destination
 from agi_server.routing import Outcome, Route
@@ -291,3 +293,32 @@ async def test_serve_workers_share_the_port(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_reload_builds_off_the_event_loop(tmp_path, monkeypatch):
+    """A reload whose build takes long (a huge rule set) must not stop the
+    calls: while it builds, the loop still answers them."""
+    building = threading.Event()
+    real_load = app_module.load_config
+
+    def slow_load(path):
+        building.set()
+        time.sleep(1.5)  # blocks whichever thread runs it: never the loop's
+        return real_load(path)
+
+    config = config_for_test(example_text(), tmp_path)
+    async with running_server(config) as app:
+        host, port = app.server.address
+        monkeypatch.setattr(app_module, "load_config", slow_load)
+        (tmp_path / "config.yaml").write_text(replace_once(example_text(), 'code: "700"', 'code: "701"'))
+        reload = asyncio.create_task(app.reload())
+        assert await asyncio.to_thread(building.wait, 5)
+        started = time.monotonic()
+        health = await place_call(host, port, CallScript(script="health"))
+        call = await place_call(host, port, CallScript(callerid="09351234567"))
+        answered_in = time.monotonic() - started
+        assert health.var(chanvars.HEALTH).startswith("OK redis=")
+        assert decided(call).goto == "ext-queues,sales,1"  # still the old rules
+        assert not reload.done() and answered_in < 1.0, answered_in
+        assert await reload is True
+        assert app.server.state.routes.get("calldist/701") is not None
