@@ -8,8 +8,11 @@ socket -> workers. Nothing here decides anything about a call.
 
 A reload (SIGHUP) parses and builds the new config in a thread, because a
 large rule set takes seconds to build and the event loop must keep
-answering calls meanwhile; only the swap happens on the loop. A broken new
-config is logged and the running one kept.
+answering calls meanwhile; only the swap happens on the loop. The cyclic GC
+is paused meanwhile: it runs in whichever thread allocates and holds the
+GIL for the whole pass, and over the millions of objects a large rule set
+makes, its passes stopped the loop for seconds (bench/reload_bench.py).
+A broken new config is logged and the running one kept.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +104,9 @@ def runtime_state(config: Config, routes: RouteTable) -> RuntimeState:
     return RuntimeState(routes=routes, names=config.names, limits=limits, allow=tuple(a.networks))
 
 
+# The GIL switch interval while a reload builds (see loop_first).
+_BUILD_SWITCH_INTERVAL = 0.0005
+
 # The sections a reload cannot change (the server holds their sockets).
 _RESTART_ONLY = ("agi.listen", "redis", "ami", "data_dir")
 
@@ -133,7 +141,8 @@ class Application:
             await ami.start()
         else:
             log.info("AMI not configured (ami.username empty): AMI features are off")
-        assembly = assemble(config, module_deps(config, store, ami))
+        with cyclic_gc_paused():
+            assembly = assemble(config, module_deps(config, store, ami))
         server = AgiServer(runtime_state(config, assembly.routes))
         host, port = listen or split_host_port(config.agi.listen)
         await server.start(host, port, reuse_port=reuse_port)
@@ -174,21 +183,23 @@ class Application:
         if path is None:
             return False
         async with self.reloading:  # one at a time; a second SIGHUP waits its turn
-            try:
-                new, assembly = await asyncio.to_thread(self._build, path)
-            except ConfigError as exc:
-                log.error("reload refused, keeping the running config:")
-                for problem in exc.problems:
-                    log.error("  %s", problem)
-                return False
-            except Exception:
-                log.exception("reload refused, keeping the running config")
-                return False
-            for section in _RESTART_ONLY:
-                if _section(self.config, section) != _section(new, section):
-                    log.warning("reload: %s changed; it takes effect after a restart", section)
-            self.server.swap(runtime_state(new, assembly.routes))
-            gc.freeze()  # the new rule sets too (see serve)
+            with cyclic_gc_paused():
+                try:
+                    with loop_first():
+                        new, assembly = await asyncio.to_thread(self._build, path)
+                except ConfigError as exc:
+                    log.error("reload refused, keeping the running config:")
+                    for problem in exc.problems:
+                        log.error("  %s", problem)
+                    return False
+                except Exception:
+                    log.exception("reload refused, keeping the running config")
+                    return False
+                for section in _RESTART_ONLY:
+                    if _section(self.config, section) != _section(new, section):
+                        log.warning("reload: %s changed; it takes effect after a restart", section)
+                self.server.swap(runtime_state(new, assembly.routes))
+                gc.freeze()  # the new rule sets too (see serve), before the GC runs again
             self.config = new
             await self._stop_workers()
             self._start_workers(assembly)
@@ -210,6 +221,36 @@ class Application:
         await self.store.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic GC passes while a config is built: a call makes no cyclic
+    garbage (tests/test_bench_hotpath.py), and a build makes millions of
+    long-lived objects that the GC would walk again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def loop_first() -> Iterator[None]:
+    """While a build thread runs, hand the GIL back to the event loop sooner.
+
+    A thread that wants the GIL waits for the holder's switch interval (5 ms
+    by default); the loop gives the GIL up at every wait for I/O and then
+    waits that long to get it back from the build thread, on every turn. A
+    shorter interval costs the build a little and the calls much less."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, _BUILD_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def _section(config: Config, dotted: str) -> object:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..app import assemble, module_deps
+from ..app import assemble, cyclic_gc_paused, module_deps
 from ..config import split_host_port
 from ..dialplan import render_dialplan
 from ..loadgen import LoadSpec, default_callers, run_load
@@ -38,7 +38,8 @@ def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
               help="Processes sharing the port (SO_REUSEPORT); e.g. one per core.")
 def serve(config_path: Path, listen: str | None, workers: int) -> None:
     """Run the FastAGI server (embedded Redis when redis.url is empty)."""
-    config = load_or_exit(config_path)
+    with cyclic_gc_paused():  # a large rule set loads twice as fast (see app.py)
+        config = load_or_exit(config_path)
     setup_logging(config.logging.level)
     address = split_host_port(listen) if listen else None
     runner = _event_loop_runner()
