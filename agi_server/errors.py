@@ -31,7 +31,7 @@ class ConfigError(AgiServerError):
 
 
 class ProtocolError(AgiServerError):
-    """A protocol rule was broken (see the two kinds below)."""
+    """A protocol rule was broken (by which side: the two classes below)."""
 
 
 class RemoteProtocolError(ProtocolError):

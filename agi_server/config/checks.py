@@ -1,6 +1,6 @@
 """Rules across sections, derived from the module table.
 
-Problems are listed kind by kind, so an admin reads the structural ones
+Problems are listed sort by sort, so an admin reads the structural ones
 first: codes used twice, destinations naming a module entry that does not
 exist, queue targets without members, an unusable country code; then each
 module's own (its unknown prompt names and its ``problems`` hook, in the

@@ -437,10 +437,12 @@ def quote_arg(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def check_arg(value: str) -> None:
+def check_arg(value: str) -> str:
+    """``value`` when it can be an argument at all (no CR, LF or NUL)."""
     for ch in _FORBIDDEN:
         if ch in value:
             raise LocalProtocolError(f"argument contains {ch!r}: {value[:40]!r}")
+    return value
 
 
 def encode_command(verb: str, *args: str | int, quote: tuple[int, ...] = ()) -> bytes:
