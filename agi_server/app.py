@@ -22,16 +22,17 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .ami import AmiClient, AmiSettings
 from .config import AmiSection, Config, load_config, split_host_port
 from .errors import ConfigError
 from .modules import MODULES
 from .modules.health import health_route
-from .modules.spec import Deps, Worker
+from .modules.spec import Deps, ModuleSpec, Worker
 from .routing import Route, RouteTable
 from .server import AgiServer
 from .session import Limits, RuntimeState
@@ -77,12 +78,12 @@ class Assembly:
     local_workers: list[Worker] = field(default_factory=list)
 
 
-def assemble(config: Config, deps: Deps) -> Assembly:
+def assemble(config: Config, deps: Deps, modules: Sequence[ModuleSpec[Any]] = MODULES) -> Assembly:
     """The health route and each configured module's parts."""
     routes: list[Route] = [health_route(deps.store, deps.ami)]
     workers: list[Worker] = []
     local_workers: list[Worker] = []
-    for spec in MODULES:
+    for spec in modules:
         entries = config.entries(spec)
         if not entries:
             continue

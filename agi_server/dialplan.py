@@ -73,7 +73,7 @@ def template_modules(config: Config) -> list[dict[str, Any]]:
     return [
         {"name": spec.name, "template": spec.template, "instances": config.entries(spec)}
         for spec in MODULES
-        if config.entries(spec)
+        if spec.template is not None and config.entries(spec)
     ]
 
 

@@ -18,19 +18,15 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError
 from ..modules import MODULES
+from ..modules.spec import ModuleSpec
 from ..problems import MISSING, Problem
 from ..schema import MODULE_DESTINATIONS
 from .checks import cross_check
-from .model import Config, ConfigFile
+from .model import Config, config_file_model
 
 # libyaml's safe loader when PyYAML was built with it: 3x faster on a config
 # with 100,000 rules; same result.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-# What destination fields may name besides the PBX's own kinds: the modules
-# that are a destination, in the table's order (error messages list them).
-_VALIDATION_CONTEXT = {MODULE_DESTINATIONS: tuple(spec.name for spec in MODULES if spec.destination)}
-
 
 # --- environment expansion ---------------------------------------------
 
@@ -64,16 +60,19 @@ def _join(path: str, key: Any) -> str:
 # --- loading -------------------------------------------------------------
 
 
-def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None,
+                modules: tuple[ModuleSpec[Any], ...] = MODULES) -> Config:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem(str(path), MISSING, f"cannot read: {exc.strerror}")]) from None
-    return parse_config(text, source=path, env=env)
+    return parse_config(text, source=path, env=env, modules=modules)
 
 
-def parse_config(text: str, source: Path | None = None, env: dict[str, str] | None = None) -> Config:
+def parse_config(text: str, source: Path | None = None, env: dict[str, str] | None = None,
+                 modules: tuple[ModuleSpec[Any], ...] = MODULES) -> Config:
+    """``modules`` is the module table (a test may add a module to it)."""
     env = dict(os.environ) if env is None else env
     try:
         raw = yaml.load(text, Loader=_SafeLoader)  # a safe loader, C or pure Python
@@ -88,12 +87,15 @@ def parse_config(text: str, source: Path | None = None, env: dict[str, str] | No
         raise ConfigError([Problem("(top level)", raw, "the config must be a mapping of sections")])
     problems: list[Problem] = []
     raw = _expand_env(raw, "", env, problems)
+    # What destination fields may name besides the PBX's own kinds: the
+    # modules that are a destination, in the table's order (errors list them).
+    context = {MODULE_DESTINATIONS: tuple(spec.name for spec in modules if spec.destination)}
     try:
-        file = ConfigFile.model_validate(raw, context=_VALIDATION_CONTEXT)
+        file = config_file_model(modules).model_validate(raw, context=context)
     except ValidationError as exc:
         problems.extend(_problems_from(exc, raw))
         raise ConfigError(problems) from None
-    problems.extend(cross_check(file))
+    problems.extend(cross_check(file, modules))
     if problems:
         raise ConfigError(problems)
     base = source.parent if source is not None else Path.cwd()

@@ -10,7 +10,8 @@ was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,8 +41,10 @@ class SiteSections(Section):
     logging: LoggingSection = LoggingSection()
 
 
-def config_file_model(modules: Sequence[ModuleSpec[Any]]) -> type[SiteSections]:
-    """The model of the whole file: the site's sections, then one list per module."""
+@functools.cache
+def config_file_model(modules: tuple[ModuleSpec[Any], ...]) -> type[SiteSections]:
+    """The model of the whole file: the site's sections, then one list per
+    module (built once per module table)."""
     fields: dict[str, Any] = {
         spec.section: (list[spec.settings], Field(default_factory=list))  # type: ignore[name-defined]
         for spec in modules
@@ -50,7 +53,7 @@ def config_file_model(modules: Sequence[ModuleSpec[Any]]) -> type[SiteSections]:
     return model
 
 
-ConfigFile = config_file_model(MODULES)
+ConfigFile = config_file_model(MODULES)  # the file of the module table
 
 
 @dataclass(frozen=True)

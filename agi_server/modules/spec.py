@@ -99,14 +99,17 @@ class ModuleSpec(Generic[Item]):
     name: str
     section: str  # the config list: "operator_reconnects"
     settings: type[Item]  # the schema of one entry of that list
-    template: str  # its dialplan template in dialplan_templates/
     # The module's routes and workers for its configured entries.
     build: Callable[[Sequence[Item], Deps], ModuleParts]
+    # Its dialplan template, with the others in dialplan_templates/ (where
+    # SPEC.md keeps them); None: the module adds nothing to the dialplan.
+    template: str | None = None
     # Entries can be a destination of other modules ("reconnect:900").
     destination: bool = True
-    # The catalog has a prompt set under `name`; entries with a `prompts:`
-    # map override its prompts (unknown keys are config problems).
-    prompts: bool = True
+    # The catalog (sounds/catalog.yaml) has a prompt set under `name`;
+    # entries with a `prompts:` map override its prompts (unknown keys are
+    # config problems).
+    prompts: bool = False
     # Where an entry sends calls, as (key, destination): each one naming a
     # module entry must exist. Also tells the dialplan linter which of the
     # PBX's contexts the generated dialplan jumps into.

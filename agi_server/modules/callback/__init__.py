@@ -53,6 +53,7 @@ SPEC = ModuleSpec(
     settings=CallbackRequestSettings,
     template="callback.conf.j2",
     build=build,
+    prompts=True,
     destinations=destinations,
     operators=lambda item: (item.target, item.members),
 )

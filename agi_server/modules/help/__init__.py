@@ -52,6 +52,7 @@ SPEC = ModuleSpec(
     settings=HelpRequestSettings,
     template="help.conf.j2",
     build=build,
+    prompts=True,
     destination=False,
     duplicates=same_request_code_twice,
     problems=helpers_needed,

@@ -56,6 +56,7 @@ SPEC = ModuleSpec(
     settings=OperatorReconnectSettings,
     template="reconnect.conf.j2",
     build=build,
+    prompts=True,
     destinations=destinations,
     operators=lambda item: (item.target, item.members),
 )
