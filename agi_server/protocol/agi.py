@@ -1,8 +1,8 @@
 """FastAGI protocol, sans-IO (the server's side of the socket).
 
 Feed the bytes Asterisk sends to :meth:`AgiConnection.receive_data`, take
-events out with :meth:`AgiConnection.next_event`, and turn commands into
-bytes with :func:`encode_command`. Nothing here touches a socket, so every
+events out with :meth:`AgiConnection.next_event` (``agi_events.py``), and
+turn commands into bytes with :func:`encode_command` (``agi_commands.py``). Nothing here touches a socket, so every
 rule can be tested on raw bytes (``tests/test_agi_protocol.py``).
 
 What Asterisk 22 sends, as recorded in ``testing/transcripts/agi``:
@@ -20,88 +20,36 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ..errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
+from .agi_commands import MAX_COMMAND_BYTES, check_arg, encode_command, parse_command_line, quote_arg
+from .agi_events import NEED_DATA, EndOfStream, Event, Hangup, Header, NeedData, Reply
 
-# Asterisk's own command buffer (AGI_BUF_LEN) is 2048 bytes; a longer
-# command would be cut there and misread, so it is refused before sending.
-MAX_COMMAND_BYTES = 2047
+__all__ = [
+    "DEFAULT_MAX_HEADER_BYTES",
+    "DEFAULT_MAX_HEADER_LINES",
+    "DEFAULT_MAX_LINE_BYTES",
+    "MAX_COMMAND_BYTES",
+    "NEED_DATA",
+    "AgiConnection",
+    "EndOfStream",
+    "Event",
+    "Hangup",
+    "Header",
+    "Reply",
+    "State",
+    "check_arg",
+    "encode_command",
+    "parse_command_line",
+    "quote_arg",
+]
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_MAX_HEADER_LINES = 200
 DEFAULT_MAX_LINE_BYTES = 8 * 1024
 # A 520 usage text is a few lines; a peer that never ends one is cut off.
 MAX_USAGE_LINES = 200
-
-
-class _NeedData:
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA = _NeedData()
-
-
-# --- events ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Header:
-    """The complete header block, keys in the order Asterisk sent them."""
-
-    env: Mapping[str, str]
-
-    @property
-    def args(self) -> tuple[str, ...]:
-        """``agi_arg_1..N`` in order."""
-        out = []
-        n = 1
-        while f"agi_arg_{n}" in self.env:
-            out.append(self.env[f"agi_arg_{n}"])
-            n += 1
-        return tuple(out)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One reply to one command.
-
-    ``result`` is the text after ``result=`` (``"1"``, ``"-1"``,
-    ``"09121234567"``, ``""`` for ``result= (timeout)``); ``data`` is the
-    text in parentheses or None; ``extra`` holds ``key=value`` pairs such as
-    ``endpos``; ``text`` is the rest of a non-200 line; ``usage`` the body
-    of a 520 block.
-    """
-
-    code: int
-    result: str | None = None
-    data: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
-    text: str = ""
-    usage: str = ""
-
-    @property
-    def result_int(self) -> int | None:
-        try:
-            return int(self.result) if self.result is not None else None
-        except ValueError:
-            return None
-
-
-@dataclass(frozen=True)
-class Hangup:
-    """Asterisk's unprompted ``HANGUP`` line: the caller has gone."""
-
-
-@dataclass(frozen=True)
-class EndOfStream:
-    """The peer closed its side."""
-
-
-Event = Header | Reply | Hangup | EndOfStream
 
 
 # The replies most commands get, parsed once: the same Reply the regexes
@@ -239,7 +187,7 @@ class AgiConnection:
 
     # -- events ---------------------------------------------------------
 
-    def next_event(self) -> Event | _NeedData:
+    def next_event(self) -> Event | NeedData:
         if self._error is not None:
             raise self._error
         try:
@@ -247,7 +195,7 @@ class AgiConnection:
         except RemoteProtocolError as exc:
             raise self._fail(exc) from None
 
-    def _next_event(self) -> Event | _NeedData:
+    def _next_event(self) -> Event | NeedData:
         state = self.state
         if state is State.AWAITING_REPLY:
             # Fast path: the reply most commands get, taken whole.
@@ -422,86 +370,3 @@ class AgiConnection:
             raise LimitExceeded("520 usage block never ends")
         self._usage.append(line)
         return None
-
-
-# --- encoder ---------------------------------------------------------------
-
-_VERB = re.compile(r"[A-Z]+(?: [A-Z]+)*")
-_BARE = re.compile(r"[A-Za-z0-9_.:/()*#+@-]+")
-_FORBIDDEN = ("\r", "\n", "\x00")
-
-
-def quote_arg(value: str) -> str:
-    """Quote one argument the way res_agi's parser reads it back."""
-    check_arg(value)
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def check_arg(value: str) -> str:
-    """``value`` when it can be an argument at all (no CR, LF or NUL)."""
-    for ch in _FORBIDDEN:
-        if ch in value:
-            raise LocalProtocolError(f"argument contains {ch!r}: {value[:40]!r}")
-    return value
-
-
-def encode_command(verb: str, *args: str | int, quote: tuple[int, ...] = ()) -> bytes:
-    """Encode ``verb`` and its arguments as one command line.
-
-    Arguments whose positions are in ``quote`` are always double-quoted
-    (values: variable contents, application data, escape digits); the
-    others must be bare tokens (names, numbers, file names) and are refused
-    if they are not, so a value can never split into extra arguments.
-    """
-    if not _VERB.fullmatch(verb):
-        raise LocalProtocolError(f"bad command verb {verb!r}")
-    parts = [verb]
-    for i, arg in enumerate(args):
-        text = str(arg)
-        if i in quote:
-            parts.append(quote_arg(text))
-        else:
-            if not _BARE.fullmatch(text):  # a bare token has no \r, \n or NUL either
-                check_arg(text)
-                raise LocalProtocolError(f"argument {i} must be a bare token: {text[:40]!r}")
-            parts.append(text)
-    data = (" ".join(parts) + "\n").encode("utf-8")
-    if len(data) > MAX_COMMAND_BYTES:
-        raise LocalProtocolError(f"command longer than {MAX_COMMAND_BYTES} bytes")
-    return data
-
-
-def parse_command_line(line: str) -> list[str]:
-    """Split a command line into words the way Asterisk's ``parse_args`` does.
-
-    Used by the fake Asterisk (``testing.agi_client``) to read commands.
-    Quoting and backslash escapes are resolved; ``""`` is an empty word. A
-    quote left open raises :class:`RemoteProtocolError` (from the fake's side,
-    the server broke the protocol).
-    """
-    words: list[str] = []
-    cur: list[str] = []
-    in_word = quoted = escaped = False
-    for ch in line:
-        if escaped:
-            cur.append(ch)
-            escaped = False
-            in_word = True
-        elif ch == "\\":
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-            in_word = True
-        elif ch in " \t" and not quoted:
-            if in_word:
-                words.append("".join(cur))
-                cur = []
-                in_word = False
-        else:
-            cur.append(ch)
-            in_word = True
-    if quoted:
-        raise RemoteProtocolError("unterminated quote")
-    if in_word:
-        words.append("".join(cur))
-    return words
