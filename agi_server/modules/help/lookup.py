@@ -17,17 +17,28 @@ which on every lookup would stall the event loop and every call with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
 import re
 import ssl
 from urllib.parse import quote, urlsplit
 
 import certifi
+import httpcore  # noqa: F401  (loaded now, see below)
 import httpx
 
 from ... import __version__
 from ...errors import AgiServerError
 from ...numbers import is_extension
+
+# httpx loads its HTTP stack (httpcore, h11, anyio and anyio's asyncio
+# backend) on the first request: about 0.3 s of imports on the event loop,
+# in the middle of the first help request's call. Loaded with this module,
+# at start-up, instead. (A later anyio may name its backend otherwise: then
+# the first request pays, as before.)
+with contextlib.suppress(ImportError):
+    importlib.import_module("anyio._backends._asyncio")
 
 MAX_BODY = 4096
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
