@@ -12,7 +12,7 @@ from ...routing import Route
 from ..spec import Deps, ModuleParts, ModuleSpec, Worker
 from .answers import AmiAnswerListener, AnswerRecorder
 from .config import OperatorReconnectSettings
-from .handler import AnswerHook, OperatorReconnect, listen_for_answers
+from .handler import AnswerHook, OperatorReconnect
 from .memory import OperatorMemory
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,7 @@ def build(entries: Sequence[OperatorReconnectSettings], deps: Deps) -> ModulePar
     workers: list[Worker] = []
     if entries:
         if deps.ami is not None and recorders:
-            listener, ami = AmiAnswerListener(recorders), deps.ami
-            workers.append(lambda: listen_for_answers(ami, listener))
+            workers.append(AmiAnswerListener(recorders, deps.ami).run)
         else:
             workers.append(_hook_only)
     return ModuleParts(routes, workers)

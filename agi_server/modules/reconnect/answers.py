@@ -17,13 +17,14 @@ recorded). The memory's per-call guard makes the second report a no-op.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ...ami import extension_of
+from ...ami import AmiClient, extension_of
 from ...errors import StoreUnavailable
 from ...logsafe import sanitize
 from ...numbers import Normaliser
@@ -102,10 +103,24 @@ class AnswerRecorder:
 
 
 class AmiAnswerListener:
-    """Feeds AMI answer events of every reconnect module to its recorder."""
+    """Feeds AMI answer events of every reconnect module to its recorder;
+    :meth:`run` is the module's worker."""
 
-    def __init__(self, recorders: Iterable[AnswerRecorder]) -> None:
+    def __init__(self, recorders: Iterable[AnswerRecorder], ami: AmiClient) -> None:
         self.recorders = list(recorders)
+        self.ami = ami
+
+    async def run(self) -> None:
+        """Subscribed while running; cancelled on stop and on reload."""
+        unsubscribe = [
+            self.ami.on_event("AgentConnect", self.on_agent_connect),
+            self.ami.on_event("DialEnd", self.on_dial_end),
+        ]
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for stop in unsubscribe:
+                stop()
 
     async def on_agent_connect(self, event: Headers) -> None:
         queue = event.get("Queue") or ""

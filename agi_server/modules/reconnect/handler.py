@@ -13,22 +13,18 @@ listener worker records answers the dialplan never sees.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Protocol
 
 from ... import chanvars
-from ...ami import AmiClient, ExtensionState, extension_of
+from ...ami import ExtensionState, extension_of
 from ...destinations import Destination
 from ...errors import StoreUnavailable
 from ...numbers import Normaliser, is_extension
 from ...prompt_catalog import prompt_name
 from ...routing import Call, Outcome
-from .answers import AmiAnswerListener, AnswerRecorder, call_id
+from .answers import AnswerRecorder, call_id
 from .config import OperatorReconnectSettings
 from .memory import OperatorMemory
-
-log = logging.getLogger(__name__)
 
 
 class OperatorStates(Protocol):
@@ -117,15 +113,3 @@ class AnswerHook:
         # returns to the bridge whatever it says.
         return Outcome(item.target, result.reason, variables)
 
-
-async def listen_for_answers(ami: AmiClient, listener: AmiAnswerListener) -> None:
-    """Subscribed while running; cancelled on stop and on reload."""
-    unsubscribe = [
-        ami.on_event("AgentConnect", listener.on_agent_connect),
-        ami.on_event("DialEnd", listener.on_dial_end),
-    ]
-    try:
-        await asyncio.Event().wait()
-    finally:
-        for stop in unsubscribe:
-            stop()
