@@ -1,10 +1,18 @@
-"""``agi-server serve``: wire config, store, AMI and the FastAGI server.
+"""The composition root: config, store, AMI, the modules' routes and workers,
+the FastAGI server; and the reload that swaps them.
 
-Start-up order: config -> store (embedded Redis if ``redis.url`` is empty)
--> AMI client (never blocks start-up; AMI features say when it is down) ->
-routes -> listening socket. SIGTERM/SIGINT drain calls in flight for
-``agi.shutdown_grace``; SIGHUP reloads the config atomically and keeps the
-old one if the new one is broken.
+Start-up order: store (embedded Redis if ``redis.url`` is empty) -> AMI
+client (never blocks start-up; AMI features say when it is down) -> the
+modules, each built from the module table with what it uses -> listening
+socket -> workers. Nothing here decides anything about a call.
+
+A reload (SIGHUP) parses and builds the new config in a thread, because a
+large rule set takes seconds to build and the event loop must keep
+answering calls meanwhile; only the swap happens on the loop. The cyclic GC
+is paused meanwhile: it runs in whichever thread allocates and holds the
+GIL for the whole pass, and over the millions of objects a large rule set
+makes, its passes stopped the loop for seconds (bench/reload_bench.py).
+A broken new config is logged and the running one kept.
 """
 
 from __future__ import annotations
@@ -13,78 +21,111 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
-import time
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .config import Config, load_config, split_host_port
-from .embedded_redis import die_with_parent
+from .ami import AmiClient, AmiSettings
+from .config import AmiSection, Config, load_config, split_host_port
 from .errors import ConfigError
-from .modules import build_routes, start_workers
-from .redis_supervisor import RedisSupervisor, supervise_once
-from .routing import Services
-from .server import AgiServer, Limits, RuntimeState
+from .modules import MODULES
+from .modules.health import health_route
+from .modules.spec import Deps, ModuleSpec, Worker
+from .redis_supervisor import RedisSupervisor
+from .routing import Route, RouteTable
+from .server import AgiServer
+from .session import Limits, RuntimeState
 from .store import EmbeddedRedis, Store, store_from_config
 
 log = logging.getLogger("agi_server.app")
 
 
-def make_ami_client(config: Config, logger: logging.Logger | None = None):
-    """The AMI client for a config, or None when AMI is not configured.
-    ``logger`` replaces the client's own (``agi_server.ami``)."""
-    if not config.ami.enabled:
+def ami_client(section: AmiSection, logger: logging.Logger | None = None) -> AmiClient | None:
+    """The AMI client for the ``ami`` section, or None when AMI is not
+    configured. ``logger`` replaces the client's own (``agi_server.ami``)."""
+    if not section.enabled:
         return None
-    from .ami import AmiClient, AmiSettings
+    settings = AmiSettings(
+        host=section.host,
+        port=section.port,
+        username=section.username,
+        secret=section.secret,
+        action_timeout=section.action_timeout,
+        ping_interval=section.ping_interval,
+    )
+    return AmiClient(settings, logger)
 
-    a = config.ami
-    return AmiClient(
-        AmiSettings(
-            host=a.host,
-            port=a.port,
-            username=a.username,
-            secret=a.secret,
-            action_timeout=a.action_timeout,
-            ping_interval=a.ping_interval,
-        ),
-        logger,
+
+def module_deps(config: Config, store: Store | None = None, ami: AmiClient | None = None) -> Deps:
+    return Deps(
+        names=config.names,
+        numbers=config.numbers,
+        language=config.pbx.language,
+        departments=config.departments,
+        call_timeout=config.agi.call_timeout,
+        store=store,
+        ami=ami,
     )
 
 
-def limits_from(config: Config) -> Limits:
+@dataclass
+class Assembly:
+    """Every route of a config, and the work that runs beside the calls."""
+
+    routes: RouteTable
+    workers: list[Worker] = field(default_factory=list)
+    local_workers: list[Worker] = field(default_factory=list)
+
+
+def assemble(config: Config, deps: Deps, modules: Sequence[ModuleSpec[Any]] = MODULES) -> Assembly:
+    """The health route and each configured module's parts."""
+    routes: list[Route] = [health_route(deps.store, deps.ami)]
+    workers: list[Worker] = []
+    local_workers: list[Worker] = []
+    for spec in modules:
+        entries = config.entries(spec)
+        if not entries:
+            continue
+        parts = spec.build(entries, deps)
+        routes += parts.routes
+        workers += parts.workers
+        local_workers += parts.local_workers
+    return Assembly(RouteTable(routes), workers, local_workers)
+
+
+def runtime_state(config: Config, routes: RouteTable) -> RuntimeState:
     a = config.agi
-    return Limits(
+    limits = Limits(
         header_timeout=a.header_timeout,
         command_timeout=a.command_timeout,
         call_timeout=a.call_timeout,
         max_connections=a.max_connections,
     )
+    return RuntimeState(routes=routes, names=config.names, limits=limits, allow=tuple(a.networks))
 
 
-def build_state(config: Config, store: Store | None, ami) -> RuntimeState:
-    services = Services(config=config, store=store, ami=ami)
-    return RuntimeState(
-        services=services,
-        routes=build_routes(services),
-        names=config.names,
-        limits=limits_from(config),
-        allow=tuple(config.agi.networks),
-    )
+# The GIL switch interval while a reload builds (see loop_first).
+_BUILD_SWITCH_INTERVAL = 0.0005
+
+# The sections a reload cannot change (the server holds their sockets).
+_RESTART_ONLY = ("agi.listen", "redis", "ami", "data_dir")
 
 
 @dataclass
 class Application:
     """A running server and everything it owns; ``stop()`` releases all."""
 
-    config_path: Path | None
     config: Config
     server: AgiServer
     store: Store
     embedded: EmbeddedRedis | None
-    ami: object | None
-    workers: list[asyncio.Task[None]] = field(default_factory=list)
-    background: bool = True
+    ami: AmiClient | None
+    background: bool = True  # run the site-wide workers (one process of `serve --workers N`)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
     supervisor: asyncio.Task[None] | None = None  # keeps the embedded Redis running
+    reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @classmethod
     async def start(
@@ -100,72 +141,90 @@ class Application:
         store, embedded = store_from_config(config)
         if not await store.ping():
             log.warning("Redis at %s is not answering; calls degrade until it is back", store.url)
-        ami = make_ami_client(config)
+        ami = ami_client(config.ami)
         if ami is not None:
             await ami.start()
         else:
             log.info("AMI not configured (ami.username empty): AMI features are off")
-        server = AgiServer(build_state(config, store, ami))
+        with cyclic_gc_paused():
+            assembly = assemble(config, module_deps(config, store, ami))
+        server = AgiServer(runtime_state(config, assembly.routes))
         host, port = listen or split_host_port(config.agi.listen)
         await server.start(host, port, reuse_port=reuse_port)
-        app = cls(config.path, config, server, store, embedded, ami, background=background)
+        app = cls(config, server, store, embedded, ami, background=background)
         if embedded is not None:
             app.supervisor = asyncio.get_running_loop().create_task(
                 RedisSupervisor(embedded, store).run(), name="redis-supervisor"
             )
-        app._start_workers(server.state.services)
+        app._start_workers(assembly)
         return app
 
-    def _start_workers(self, services: Services) -> None:
-        if not self.background:
-            return
-        for coro in start_workers(services):
-            task = asyncio.get_running_loop().create_task(coro)
-            task.add_done_callback(_log_worker_end)
-            self.workers.append(task)
+    @property
+    def config_path(self) -> Path | None:
+        return self.config.path
 
-    def _stop_workers(self) -> list[asyncio.Task[None]]:
-        tasks, self.workers = self.workers, []
+    # --- workers ------------------------------------------------------------------
+
+    def _start_workers(self, assembly: Assembly) -> None:
+        workers = [*assembly.local_workers, *(assembly.workers if self.background else [])]
+        loop = asyncio.get_running_loop()
+        for worker in workers:
+            task = loop.create_task(_run_worker(worker), name=getattr(worker, "__qualname__", "worker"))
+            task.add_done_callback(_log_worker_end)
+            self.tasks.append(task)
+
+    async def _stop_workers(self) -> None:
+        tasks, self.tasks = self.tasks, []
         for task in tasks:
             task.cancel()
-        return tasks
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
-    def reload(self) -> bool:
-        """Re-read the config file; keep the old config if the new one is bad."""
-        if self.config_path is None:
+    # --- reload ---------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Re-read the config file; keep the running one if the new one is bad.
+
+        The file is parsed and the modules built in a thread: the loop goes on
+        answering calls, and calls in flight keep the state they started with."""
+        path = self.config_path
+        if path is None:
             return False
-        try:
-            new = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("reload refused, keeping the running config:")
-            for problem in exc.problems:
-                log.error("  %s", problem)
-            return False
-        for section in ("agi.listen", "redis", "ami", "data_dir"):
-            head, _, tail = section.partition(".")
-            old_v, new_v = getattr(self.config, head), getattr(new, head)
-            if tail:
-                old_v, new_v = getattr(old_v, tail), getattr(new_v, tail)
-            if old_v != new_v:
-                log.warning("reload: %s changed; it takes effect after a restart", section)
-        try:
-            state = build_state(new, self.store, self.ami)
-        except Exception:
-            log.exception("reload refused, keeping the running config")
-            return False
-        self.server.swap(state)
-        gc.freeze()  # the new rule sets too (see serve)
-        self.config = new
-        self._stop_workers()
-        self._start_workers(state.services)
-        log.info("config reloaded: %d route(s)", len(state.routes))
-        return True
+        async with self.reloading:  # one at a time; a second SIGHUP waits its turn
+            with cyclic_gc_paused():
+                try:
+                    with loop_first():
+                        new, assembly = await asyncio.to_thread(self._build, path)
+                except ConfigError as exc:
+                    log.error("reload refused, keeping the running config:")
+                    for problem in exc.problems:
+                        log.error("  %s", problem)
+                    return False
+                except Exception:
+                    log.exception("reload refused, keeping the running config")
+                    return False
+                for section in _RESTART_ONLY:
+                    if _section(self.config, section) != _section(new, section):
+                        log.warning("reload: %s changed; it takes effect after a restart", section)
+                self.server.swap(runtime_state(new, assembly.routes))
+                gc.freeze()  # the new rule sets too (see serve), before the GC runs again
+            self.config = new
+            await self._stop_workers()
+            self._start_workers(assembly)
+            log.info("config reloaded: %d route(s)", len(assembly.routes))
+            return True
+
+    def _build(self, path: Path) -> tuple[Config, Assembly]:
+        """Off the loop: parse, validate and build everything of the new config."""
+        new = load_config(path)
+        return new, assemble(new, module_deps(new, self.store, self.ami))
+
+    # --- stop -----------------------------------------------------------------------
 
     async def stop(self, grace: float | None = None) -> None:
         await self.server.shutdown(self.config.agi.shutdown_grace if grace is None else grace)
-        for task in self._stop_workers():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._stop_workers()
         if self.ami is not None:
             await self.ami.close()
         if self.supervisor is not None:  # before the store and Redis go: no restart while stopping
@@ -177,43 +236,44 @@ class Application:
             await asyncio.to_thread(self.embedded.stop)
 
 
-async def serve(
-    config_path: Path,
-    *,
-    listen: tuple[str, int] | None = None,
-    reuse_port: bool = False,
-    background: bool = True,
-    config: Config | None = None,
-) -> None:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads.
-
-    ``background=False`` skips the modules' background workers (used by
-    the extra processes of ``serve --workers N``: one process runs them).
-    ``config`` is the file already loaded by the caller (a large rule set
-    takes long to validate: do it once).
-    """
-    if config is None:
-        config = load_config(config_path)
-    app = await Application.start(config, listen=listen, reuse_port=reuse_port, background=background)
-    # Everything loaded so far (modules, config, rule sets) lives as long as
-    # the process: keep the cyclic GC from walking it on every full pass
-    # (25 ms pauses with the example config, far more with large rule sets).
-    gc.freeze()
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, app.reload)
-    log.info("agi-server ready: %d route(s): %s", len(app.server.state.routes),
-             ", ".join(app.server.state.routes.paths()))
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic GC passes while a config is built: a call makes no cyclic
+    garbage (tests/test_bench_hotpath.py), and a build makes millions of
+    long-lived objects that the GC would walk again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        await stop.wait()
-        log.info("stopping: draining calls")
+        yield
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-        await app.stop()
-    log.info("stopped")
+        if enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def loop_first() -> Iterator[None]:
+    """While a build thread runs, hand the GIL back to the event loop sooner.
+
+    A thread that wants the GIL waits for the holder's switch interval (5 ms
+    by default); the loop gives the GIL up at every wait for I/O and then
+    waits that long to get it back from the build thread, on every turn. A
+    shorter interval costs the build a little and the calls much less."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, _BUILD_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _section(config: Config, dotted: str) -> object:
+    head, _, tail = dotted.partition(".")
+    value: object = getattr(config.file, head)
+    return getattr(value, tail) if tail else value
+
+
+async def _run_worker(worker: Worker) -> None:
+    await worker()
 
 
 def _log_worker_end(task: asyncio.Task[None]) -> None:
@@ -222,63 +282,3 @@ def _log_worker_end(task: asyncio.Task[None]) -> None:
     exc = task.exception()
     if exc is not None:
         log.error("background worker %s stopped: %r", task.get_name(), exc)
-
-
-def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] | None = None,
-                    run=asyncio.run, config: Config | None = None) -> int:
-    """``serve --workers N``: N processes share the listening port
-    (SO_REUSEPORT, the kernel spreads connections) and one embedded Redis.
-
-    The parent starts (and supervises) the embedded Redis, forks the
-    workers, forwards SIGTERM/SIGINT/SIGHUP to them and waits. Only worker 0
-    runs the modules' background workers (auto-dialler, AMI listeners).
-    Workers and Redis die with the parent, even on SIGKILL. Returns the
-    exit code.
-    """
-    import os
-
-    if config is None:
-        config = load_config(config_path)
-    embedded = None
-    if not config.redis.url:
-        embedded = EmbeddedRedis(config.data_dir)
-        embedded.start()
-    children: list[int] = []
-    parent = os.getpid()
-    for index in range(workers):
-        pid = os.fork()
-        if pid == 0:  # worker process
-            code = 0
-            try:
-                die_with_parent(parent=parent)
-                run(serve(config_path, listen=listen, reuse_port=True, background=index == 0, config=config))
-            except BaseException:  # report and exit the child; never return into the parent's code
-                log.exception("worker %d failed", index)
-                code = 1
-            finally:
-                os._exit(code)
-        children.append(pid)
-    log.info("started %d worker processes: %s", workers, " ".join(map(str, children)))
-
-    def forward(signum, _frame):
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    status = 0
-    running = list(children)
-    while running:
-        for child in list(running):
-            pid, code = os.waitpid(child, os.WNOHANG)
-            if pid:
-                running.remove(child)
-                status = status or os.waitstatus_to_exitcode(code)
-        if running:
-            if embedded is not None:
-                supervise_once(embedded)  # restart the shared Redis if it died
-            time.sleep(0.2)
-    if embedded is not None:
-        embedded.stop()
-    return status

@@ -207,6 +207,7 @@ def _digit(code: int | None) -> str | None:
     return chr(code)
 
 
-def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
+def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
     if not pattern.fullmatch(value):
         raise UnsafeValue(f"unsafe {what}: {value[:40]!r}")
+    return value

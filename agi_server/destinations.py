@@ -5,26 +5,30 @@ Config files name destinations as strings (``extension:997``,
 ``reconnect:900``, ``context:ctx,exten,priority``, ``hangup``). They are
 parsed once at load into :class:`Destination` and resolved to a dialplan
 ``context,exten,priority`` triple with the PBX's context names.
+
+``kind`` is the one word for a destination's type (it reaches the dialplan as
+``AGISRV_DEST_KIND``): one of the PBX's own (:data:`PBX_KINDS`) or the name
+of a module (``calldist``), whose list the config loader derives from the
+module table and passes in.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Names that reach the dialplan: conservative, so a destination can never
-# carry a comma, a variable expansion or a newline into Goto().
+# carry a comma, a variable expansion or a newline into Goto(). An
+# extension destination is any extension of the PBX's dialplan (a feature
+# code such as *97 too), not only an operator's phone.
 _EXTEN = re.compile(r"[0-9*#+]{1,32}")
 _NAME = re.compile(r"[A-Za-z0-9_.+*#-]{1,64}")
 _CONTEXT = re.compile(r"[A-Za-z0-9_.+-]{1,79}")
 _PRIORITY = re.compile(r"[1-9][0-9]{0,4}|[A-Za-z_][A-Za-z0-9_-]{0,31}")
 
-MODULE_KINDS = {
-    "calldist": "call_distributions",
-    "callback": "callback_requests",
-    "reconnect": "operator_reconnects",
-}
-KINDS = ("extension", "queue", "ivr", "context", "hangup", *MODULE_KINDS)
+PBX_KINDS = ("extension", "queue", "ivr", "context", "hangup")
+_MODULE_NAME = re.compile(r"[a-z][a-z0-9_]{0,19}")
 
 
 class DestinationError(ValueError):
@@ -46,19 +50,24 @@ class Destination:
         return f"{self.kind}:{self.value}"
 
 
-def parse_destination(text: str) -> Destination:
+def parse_destination(text: object, modules: Sequence[str] | None = None) -> Destination:
+    """Parse ``text``; ``modules`` are the names of the modules that can be a
+    destination (the config loader passes the module table's). Without
+    them, any module-like name is taken on trust (syntax only)."""
     if not isinstance(text, str):
         raise DestinationError("a destination is a string such as 'queue:support'")
     text = text.strip()
     if text == "hangup":
         return Destination("hangup")
+    kinds = (*PBX_KINDS, *(modules or ()))
     kind, sep, value = text.partition(":")
     if not sep:
         raise DestinationError(
-            f"{text!r} has no type; write one of " + ", ".join(f"{k}:..." for k in KINDS)
+            f"{text!r} has no type; write one of " + ", ".join(f"{k}:..." for k in kinds)
         )
-    if kind not in KINDS or kind == "hangup":
-        raise DestinationError(f"unknown destination type {kind!r}; known: {', '.join(KINDS)}")
+    known = kind in kinds if modules is not None else kind in PBX_KINDS or _MODULE_NAME.fullmatch(kind)
+    if not known or kind == "hangup":
+        raise DestinationError(f"unknown destination type {kind!r}; known: {', '.join(kinds)}")
     if kind == "context":
         parts = [p.strip() for p in value.split(",")]
         if len(parts) == 2:

@@ -16,8 +16,9 @@ from typing import Any
 import jinja2
 
 from . import __version__, chanvars
-from .config import Config, member_extensions
-from .modules import template_modules
+from .config import Config
+from .modules import MODULES
+from .numbers import members_of
 
 TEMPLATE_PACKAGE = "agi_server.dialplan_templates"
 
@@ -66,6 +67,16 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def template_modules(config: Config) -> list[dict[str, Any]]:
+    """The configured modules, in the table's order, each with its template
+    and its entries (``module.instances`` in the templates)."""
+    return [
+        {"name": spec.name, "template": spec.template, "instances": config.entries(spec)}
+        for spec in MODULES
+        if spec.template is not None and config.entries(spec)
+    ]
+
+
 def template_context(config: Config) -> dict[str, Any]:
     names = config.names
     return {
@@ -76,7 +87,7 @@ def template_context(config: Config) -> dict[str, Any]:
         "version": __version__,
         "goto": names.goto,
         "module_context": names.module_context,
-        "members": lambda item: member_extensions(config.file, item.target.value, item.members),
+        "members": lambda item: members_of(item.target, item.members, config.file.departments),
         "modules": template_modules(config),
     }
 

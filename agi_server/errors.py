@@ -1,11 +1,14 @@
 """One error hierarchy for the whole server.
 
-Protocol errors say the peer broke the protocol; usage errors say our own
-code misused an API; the rest say which outside part failed, so a handler
-can route the call to its failure destination with a reason in the log.
+Protocol errors say which side broke a protocol (``RemoteProtocolError``:
+the peer; ``LocalProtocolError``: our own code misused an API); the rest say
+which outside part failed, so a handler can route the call to its failure
+destination with a reason in the log.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class AgiServerError(Exception):
@@ -18,23 +21,29 @@ class AgiServerError(Exception):
 class ConfigError(AgiServerError):
     """The config file is unusable; ``problems`` lists every reason."""
 
-    def __init__(self, problems):
+    def __init__(self, problems: Iterable[object]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
 # --- protocol ------------------------------------------------------------
+# As in h11: one base, and which side broke the protocol.
 
 
 class ProtocolError(AgiServerError):
-    """The peer sent something the protocol does not allow."""
+    """A protocol rule was broken (by which side: the two classes below)."""
 
 
-class LimitExceeded(ProtocolError):
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow; the connection
+    is unusable and has to be closed."""
+
+
+class LimitExceeded(RemoteProtocolError):
     """The peer sent more than a limit allows (header size, line length)."""
 
 
-class LocalProtocolError(AgiServerError):
+class LocalProtocolError(ProtocolError):
     """We tried to send something the protocol cannot carry (API misuse)."""
 
 

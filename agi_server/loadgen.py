@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from . import chanvars
 from .decision import is_done
@@ -173,6 +174,7 @@ class _Run:
     def _pace(self) -> None:
         """Open loop: launch every session whose planned start has come."""
         now = time.perf_counter()
+        assert self.spec.rate is not None  # only an open-loop run paces
         interval = 1.0 / self.spec.rate
         while self.remaining > 0:
             planned = self.started + (self.total - self.remaining) * interval
@@ -258,13 +260,13 @@ class _AsteriskSide(asyncio.Protocol):
             exc = task.exception()
             self.run.end(self, "refused" if isinstance(exc, ConnectionRefusedError) else "connect-error")
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, base)  # a TCP transport
         if self not in self.run.active:  # given up while connecting
             transport.abort()
             return
         # No TCP_NODELAY call: asyncio and uvloop set it on every TCP transport.
-        self.transport.write(self.header)
+        transport.write(self.header)
 
     def data_received(self, data: bytes) -> None:
         if self.buf:
@@ -342,6 +344,7 @@ async def run_load_async(spec: LoadSpec, sessions: int | None = None, concurrenc
 
 def _new_loop() -> asyncio.AbstractEventLoop:
     try:
+        # Optional (not on every platform): the fastest loop when installed.
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()
@@ -388,14 +391,17 @@ def run_load(spec: LoadSpec) -> LoadResult:
             os._exit(code)
         os.close(write_fd)
         children.append((pid, read_fd))
-    parts = []
-    errors = []
+    parts: list[LoadResult] = []
+    errors: list[BaseException] = []
     for pid, read_fd in children:
         with os.fdopen(read_fd, "rb") as pipe:
             payload = pipe.read()
         os.waitpid(pid, 0)
         obj = pickle.loads(payload) if payload else RuntimeError("load process died")
-        (errors if isinstance(obj, BaseException) else parts).append(obj)
+        if isinstance(obj, BaseException):
+            errors.append(obj)
+        else:
+            parts.append(obj)
     if errors:
         raise errors[0]
     return LoadResult.merge(parts)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from pathlib import Path
 
@@ -105,7 +106,7 @@ class RedisSupervisor:
             return
         self.failures = 0
         embedded.restarts += 1
-        log.warning("embedded Redis started again (pid %d) in %.0f ms", embedded.process.pid,
+        log.warning("embedded Redis started again (pid %s) in %.0f ms", embedded.pid,
                     (time.monotonic() - started) * 1000)
         if self.store is not None:
             self.store.mark_up()
@@ -147,7 +148,7 @@ def supervise_once(embedded: EmbeddedRedis) -> None:
         log.error("embedded Redis did not start (%s); trying again", exc)
         return
     embedded.restarts += 1
-    log.warning("embedded Redis started again (pid %d)", embedded.process.pid)
+    log.warning("embedded Redis started again (pid %s)", embedded.pid)
 
 
 async def ping_socket(path: Path, timeout: float = 0.5) -> bool:
@@ -173,8 +174,6 @@ async def ping_reply(path: Path, timeout: float = 0.5) -> bytes:
 
 def _describe_exit(code: int) -> str:
     if code < 0:
-        import signal
-
         with contextlib.suppress(ValueError):
             return f"signal {signal.Signals(-code).name}"
         return f"signal {-code}"

@@ -3,31 +3,18 @@
 A route is ``<module>/<code>`` (``calldist/700``) or ``health``. Handlers
 take a :class:`Call` and return an :class:`Outcome`; the server turns the
 outcome into channel variables and the done-marker. Any exception sends the
-call to the route's failure destination.
+call to the route's failure destination. A handler is built with what it
+uses (its settings, the store, the AMI client); a call brings only itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from .channel import AgiEnv, Channel
 from .destinations import Destination
-
-if TYPE_CHECKING:
-    from .channel import AgiEnv, Channel
-    from .config import Config
-    from .logsafe import CallLogger
-    from .store import Store
-
-
-@dataclass
-class Services:
-    """Dependencies handed to handlers explicitly (no globals)."""
-
-    config: Config
-    store: Store | None = None
-    ami: Any = None  # agi_server.ami.AmiClient when AMI is configured
+from .logsafe import CallLogger
 
 
 @dataclass(frozen=True)
@@ -42,7 +29,6 @@ class Call:
     channel: Channel
     env: AgiEnv
     log: CallLogger
-    services: Services
     peer: str = ""
 
 

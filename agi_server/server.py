@@ -1,13 +1,7 @@
-"""The asyncio shell around the sans-IO FastAGI parser.
+"""The asyncio server around the FastAGI sessions (``session.py``).
 
-It only moves bytes between sockets and :class:`AgiConnection`, enforces
-limits and time bounds, and runs one tracked task per call:
+It listens, tracks sessions and calls, and:
 
-* the peer is checked against ``agi.allow`` before anything is read;
-* the header must arrive within ``header_timeout`` and within 16 KiB /
-  200 lines (the parser's limits); early EOF ends the session at once;
-* every command reply has a deadline (``command_timeout`` plus the time
-  the command itself may take), and the whole call has ``call_timeout``;
 * :meth:`AgiServer.shutdown` stops accepting, lets calls in flight finish
   for a grace period, then cancels the rest;
 * :meth:`AgiServer.swap` replaces config and routes atomically (SIGHUP):
@@ -18,55 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import time
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from typing import Any
 
-from . import chanvars
-from .channel import AgiEnv, Channel
-from .decision import encode_decision
-from .destinations import DialplanNames
-from .errors import (
-    AgiError,
-    AgiTimeout,
-    ChannelHungUp,
-    ConnectionClosed,
-    LimitExceeded,
-    ProtocolError,
-)
-from .logsafe import CallLogger, sanitize
-from .protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Hangup, Header, Reply
-from .routing import Call, Outcome, Route, RouteTable, Services
+from .session import AgiSession, RuntimeState
 
 log = logging.getLogger("agi_server.server")
-
-
-@dataclass(frozen=True)
-class Limits:
-    header_timeout: float = 5.0
-    command_timeout: float = 10.0
-    call_timeout: float = 120.0
-    max_header_bytes: int = 16 * 1024
-    max_header_lines: int = 200
-    max_line_bytes: int = 8 * 1024
-    max_connections: int = 5000
-
-
-@dataclass(frozen=True)
-class RuntimeState:
-    """Everything a call needs that a reload may replace."""
-
-    services: Services
-    routes: RouteTable
-    names: DialplanNames
-    limits: Limits
-    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    # peer host -> allowed?, filled by sessions; every new state (also one
-    # made with dataclasses.replace) starts with an empty one
-    allow_cache: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 class AgiServer:
@@ -75,7 +25,6 @@ class AgiServer:
         self.sessions: set[AgiSession] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.base_events.Server] = []
-        self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self.stats = {"calls": 0, "refused": 0, "failed": 0, "protocol_errors": 0}
 
     # -- lifecycle ------------------------------------------------------
@@ -83,9 +32,9 @@ class AgiServer:
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> tuple[str, int]:
         # Sessions use this loop instead of asking asyncio each time (that
         # costs a getpid() system call, to notice forks).
-        self.loop = loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: AgiSession(self),
+            lambda: AgiSession(self, loop),
             host,
             port,
             reuse_address=True,
@@ -132,305 +81,3 @@ class AgiServer:
     def track(self, task: asyncio.Task[None]) -> None:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-
-class AgiSession(asyncio.Protocol):
-    """One FastAGI connection: parser, pending reply, the call's task."""
-
-    def __init__(self, server: AgiServer) -> None:
-        self.server = server
-        self.state = server.state  # fixed for this call, even across a reload
-        limits = self.state.limits
-        self.conn = AgiConnection(
-            max_header_bytes=limits.max_header_bytes,
-            max_header_lines=limits.max_header_lines,
-            max_line_bytes=limits.max_line_bytes,
-        )
-        self.transport: asyncio.Transport | None = None
-        self.peer = "?"
-        self.task: asyncio.Task[None] | None = None
-        self._reply: asyncio.Future[Reply] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._reply_timer: asyncio.TimerHandle | None = None
-        self._reply_timer_at = 0.0
-        self._reply_deadline: float | None = None
-        self._reply_timeout = 0.0
-        self._loop = server.loop
-        self._closed = False
-
-    # -- asyncio.Protocol -------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        if not self._allowed(peer):
-            self.server.stats["refused"] += 1
-            log.warning("refused FastAGI connection from %s (not in agi.allow)", sanitize(self.peer))
-            transport.abort()
-            self._closed = True
-            return
-        if len(self.server.sessions) >= self.state.limits.max_connections:
-            self.server.stats["refused"] += 1
-            log.warning("refused %s: %d connections open", self.peer, len(self.server.sessions))
-            transport.abort()
-            self._closed = True
-            return
-        # No TCP_NODELAY here: asyncio and uvloop both set it on every TCP
-        # transport already (one reply per command must not wait for Nagle).
-        self.server.sessions.add(self)
-        self._timer = self._loop.call_later(self.state.limits.header_timeout, self._header_timeout)
-
-    def _allowed(self, peer: object) -> bool:
-        if not isinstance(peer, tuple):
-            return True  # unix socket: filesystem permissions decide
-        # Asterisk connects from the same few addresses all day: decide each
-        # once per config (the cache goes with the state on reload).
-        cache = self.state.allow_cache
-        host = peer[0]
-        allowed = cache.get(host)
-        if allowed is None:
-            allowed = _allowed(host, self.state.allow)
-            if len(cache) >= 1024:
-                cache.clear()
-            cache[host] = allowed
-        return allowed
-
-    def data_received(self, data: bytes) -> None:
-        if self._closed:
-            return
-        try:
-            self.conn.receive_data(data)
-            self._pump()
-        except (ProtocolError, LimitExceeded) as exc:
-            self._protocol_error(exc)
-
-    def eof_received(self) -> bool:
-        if not self._closed:
-            self.conn.receive_eof()
-            try:
-                self._pump()
-            except (ProtocolError, LimitExceeded) as exc:
-                self._protocol_error(exc)
-        return False  # close our side too
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self._cancel_timers()
-        self.server.sessions.discard(self)
-        if self._reply is not None and not self._reply.done():
-            self._reply.set_exception(ConnectionClosed("connection closed by Asterisk"))
-        # Not every transport drops its protocol once closed: dropping our
-        # side of that cycle lets reference counting free the call now,
-        # never the cyclic GC (whose passes cost every call, and the tail).
-        self.transport = None
-
-    # -- parsing ----------------------------------------------------------
-
-    def _pump(self) -> None:
-        while True:
-            event = self.conn.next_event()
-            if event is NEED_DATA:
-                return
-            if isinstance(event, Reply):
-                if self._reply is not None and not self._reply.done():
-                    self._reply.set_result(event)
-            elif isinstance(event, Header):
-                self._cancel_timer()
-                self._start_call(event)
-            elif isinstance(event, Hangup):
-                continue  # the parser noted it; commands now get 511
-            elif isinstance(event, EndOfStream):
-                if self.task is None:
-                    log.debug("peer %s closed before sending a header", sanitize(self.peer))
-                self._close()
-                return
-
-    def _protocol_error(self, exc: Exception) -> None:
-        self.server.stats["protocol_errors"] += 1
-        log.warning("protocol error from %s: %s; closing", sanitize(self.peer), sanitize(exc))
-        if self._reply is not None and not self._reply.done():
-            self._reply.set_exception(ConnectionClosed(f"protocol error: {exc}"))
-        self.abort()
-
-    def _header_timeout(self) -> None:
-        self._timer = None
-        log.warning("no complete header from %s within %gs; closing",
-                    sanitize(self.peer), self.state.limits.header_timeout)
-        self.abort()
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _cancel_timers(self) -> None:
-        self._cancel_timer()
-        if self._reply_timer is not None:
-            self._reply_timer.cancel()
-            self._reply_timer = None
-
-    # -- the call ---------------------------------------------------------
-
-    def _start_call(self, header: Header) -> None:
-        self.server.stats["calls"] += 1
-        self.task = self._loop.create_task(self._run_call(AgiEnv(header.env)))
-        self.server.track(self.task)
-
-    async def exchange(self, command: bytes, timeout: float) -> Reply:
-        """Send one command and wait for its reply (the Channel's I/O)."""
-        if self._closed or self.transport is None:
-            raise ConnectionClosed("connection is closed")
-        loop = self._loop
-        fut: asyncio.Future[Reply] = loop.create_future()
-        self._reply = fut
-        self.transport.write(command)
-        self._reply_timeout = timeout
-        self._reply_deadline = deadline = loop.time() + timeout
-        # One timer per call, not one per command: it is only moved when a
-        # deadline comes earlier than the one it is set for; otherwise it
-        # fires, sees the later deadline and sets itself again.
-        if self._reply_timer is None or self._reply_timer_at > deadline:
-            self._arm_reply_timer(deadline)
-        try:
-            return await fut
-        finally:
-            self._reply = None
-            self._reply_deadline = None
-
-    def _arm_reply_timer(self, when: float) -> None:
-        if self._reply_timer is not None:
-            self._reply_timer.cancel()
-        self._reply_timer_at = when
-        self._reply_timer = self._loop.call_at(when, self._reply_timer_fired)
-
-    def _reply_timer_fired(self) -> None:
-        self._reply_timer = None
-        deadline = self._reply_deadline
-        if deadline is None or self._closed:
-            return
-        if self._loop.time() < deadline - 0.001:  # woken early (timer granularity)
-            self._arm_reply_timer(deadline)
-        elif self._reply is not None and not self._reply.done():
-            self._reply.set_exception(AgiTimeout(f"no reply within {self._reply_timeout:g}s"))
-
-    async def _run_call(self, env: AgiEnv) -> None:
-        state = self.state
-        path = env.script
-        calllog = CallLogger(log, {"peer": self.peer, "uniqueid": env.uniqueid, "route": path})
-        channel = Channel(env, self.exchange, self.conn.send, state.limits.command_timeout)
-        route = state.routes.get(path)
-        if route is None:
-            calllog.warning("no route %r; the dialplan falls back to its failure destination",
-                            sanitize(path))
-            await self._finish_quietly(channel, {chanvars.REASON: "unknown route"})
-            self._close()
-            return
-        call = Call(channel=channel, env=env, log=calllog, services=state.services, peer=self.peer)
-        started = time.monotonic()
-        try:
-            outcome = await self._within_call_timeout(route.handler(call), state.limits.call_timeout)
-            await self._finish(channel, state.names, outcome)
-            # Every decision at DEBUG: a line per call costs ~15% of the
-            # throughput, and the dialplan can Verbose() AGISRV_REASON anyway.
-            if calllog.isEnabledFor(logging.DEBUG):  # skip even the arguments' work otherwise
-                calllog.debug("-> %s (%s) in %.0f ms", outcome.destination, sanitize(outcome.reason),
-                              (time.monotonic() - started) * 1000)
-        except ChannelHungUp:
-            calllog.info("caller hung up")
-        except ConnectionClosed as exc:
-            calllog.info("connection ended: %s", sanitize(exc))
-        except asyncio.CancelledError:
-            calllog.warning("call cancelled (shutdown); sending it to its failure destination")
-            await self._fail(channel, state, route, "server shutting down", calllog)
-            raise
-        except Exception as exc:  # any handler fault: the caller must not be stranded
-            self.server.stats["failed"] += 1
-            if isinstance(exc, TimeoutError | AgiError):
-                calllog.warning("handler failed: %s", sanitize(repr(exc)))
-            else:
-                calllog.exception("handler crashed")
-            await self._fail(channel, state, route, f"error: {type(exc).__name__}", calllog)
-        finally:
-            self._close()
-
-    async def _within_call_timeout(self, handler: Coroutine[Any, Any, Outcome], timeout: float) -> Outcome:
-        """``async with asyncio.timeout(timeout): return await handler`` with
-        the same semantics (on expiry the task is cancelled and TimeoutError
-        raised in its place; a cancel from elsewhere stays a cancel) without
-        that context manager's per-call objects, as this runs for every call."""
-        task = self.task
-        assert task is not None
-        cancelling = task.cancelling()
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        handle = self._loop.call_at(self._loop.time() + timeout, expire)
-        try:
-            outcome = await handler
-        except asyncio.CancelledError as exc:
-            handle.cancel()
-            if expired and task.uncancel() <= cancelling:
-                raise TimeoutError from exc
-            raise
-        except BaseException:
-            handle.cancel()
-            if expired:
-                task.uncancel()
-            raise
-        handle.cancel()
-        if expired:
-            task.uncancel()
-        return outcome
-
-    async def _finish(self, channel: Channel, names: DialplanNames, outcome: Outcome) -> None:
-        for name, value in outcome.variables.items():
-            await channel.set_variable(name, value)
-        # The marker carries the decision: one round trip (see decision.py).
-        await channel.set_variable(chanvars.DONE, encode_decision(names, outcome.destination, outcome.reason))
-
-    async def _fail(self, channel: Channel, state: RuntimeState, route: Route, reason: str,
-                    calllog: CallLogger) -> None:
-        if route.failure is None:
-            return
-        try:
-            async with asyncio.timeout(min(state.limits.command_timeout, 3.0)):
-                await self._finish(channel, state.names, Outcome(route.failure, reason))
-            calllog.info("-> failure destination %s (%s)", route.failure, reason)
-        except (Exception, asyncio.CancelledError) as exc:
-            calllog.warning("could not set the failure destination (%s); the dialplan "
-                            "fallback takes over", sanitize(repr(exc)))
-
-    async def _finish_quietly(self, channel: Channel, variables: dict[str, str]) -> None:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2.0):
-                for name, value in variables.items():
-                    await channel.set_variable(name, value)
-
-    # -- closing ------------------------------------------------------------
-
-    def _close(self) -> None:
-        if not self._closed and self.transport is not None:
-            self._closed = True
-            self._cancel_timers()
-            self.transport.close()
-
-    def abort(self) -> None:
-        self._closed = True
-        self._cancel_timers()
-        if self.transport is not None:
-            self.transport.abort()
-
-
-def _allowed(host: str, allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    return any(addr in net for net in allow)

@@ -6,7 +6,7 @@ Not a test: prints figures.  Run from the repository root:
 
 Two rule sets: the 10 rules of a typical config, and 100,000 exact numbers
 plus 1,000 patterns (plus the same 10 rules at the end as a catch-all).
-Caller IDs are a realistic mix of shapes and kinds.  Each is timed
+Caller IDs are a realistic mix of shapes and categories.  Each is timed
 normalisation excluded (``RuleSet.decide`` on a ready CallerNumber), with
 uncached normalisation included (every caller new), and with the cached
 ``Normaliser`` (callers who rang before).  Per-decision times include the
@@ -24,13 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agi_server.modules.calldist.numbers import (
-    Normaliser,
-    NumberContext,
-    normalise,
-)
-from agi_server.modules.calldist.patterns import compile_pattern
 from agi_server.modules.calldist.rules import Rule, RuleSet
+from agi_server.numbers import Normaliser, NumberContext, compile_pattern, normalise
 
 CTX = NumberContext(country_code="98", area_code="21")
 MOBILE_PREFIXES = ["0912", "0919", "0935", "0936", "0901", "0920", "0990", "0915", "0938"]
@@ -215,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         if rule.pattern is None:
             winners["type rule"] += 1
         else:
-            winners["exact number" if rule.pattern.kind == "exact" else "pattern"] += 1
+            winners["exact number" if rule.pattern.shape == "exact" else "pattern"] += 1
     print(f"{len(callers):,} caller IDs; winners in the large set: {winners}\n")
 
     small_figures = measure("small (10 rules)", small, callers)

@@ -259,7 +259,7 @@ def large_items_yaml() -> str:
     for rule in rules:
         if rule.pattern is not None:
             text = json.dumps(rule.pattern.text)
-            dest = f"extension:{rule.index % 9000 + 1000}" if rule.pattern.kind == "exact" else "queue:support"
+            dest = f"extension:{rule.index % 9000 + 1000}" if rule.pattern.shape == "exact" else "queue:support"
             lines.append(f'      - {{order: {rule.order}, pattern: {text}, destination: "{dest}"}}\n')
         else:
             area = f", area: {json.dumps(rule.area)}" if rule.area else ""

@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from systems import agi_server_config
 
-from agi_server.app import build_state
+from agi_server.app import assemble, module_deps, runtime_state
 from agi_server.config import load_config
 from agi_server.loadgen import LoadSpec, default_callers
-from agi_server.server import AgiServer, AgiSession
+from agi_server.server import AgiServer
+from agi_server.session import AgiSession
 
 
 class MemoryTransport(asyncio.Transport):
@@ -61,7 +62,6 @@ class MemoryTransport(asyncio.Transport):
 
 async def run(server: AgiServer, headers: list[bytes], calls: int, concurrency: int) -> float:
     loop = asyncio.get_running_loop()
-    server.loop = loop  # as AgiServer.start() sets it
     pending = calls
 
     async def worker() -> None:
@@ -71,7 +71,7 @@ async def run(server: AgiServer, headers: list[bytes], calls: int, concurrency: 
             pending -= 1
             done = loop.create_future()
             transport = MemoryTransport(loop, done)
-            session = AgiSession(server)
+            session = AgiSession(server, loop)
             transport.protocol = session
             session.connection_made(transport)
             session.data_received(headers[i % len(headers)])
@@ -97,7 +97,7 @@ def main() -> None:
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(agi_server_config(Path(tmp), 4573, level=args.level))
-    server = AgiServer(build_state(config, None, None))
+    server = AgiServer(runtime_state(config, assemble(config, module_deps(config)).routes))
     headers = LoadSpec(port=4573, callers=default_callers(1000)).headers()
     try:
         import uvloop

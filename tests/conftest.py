@@ -50,10 +50,10 @@ async def app(tmp_path):
 @pytest.fixture
 async def requests(redis_server):
     """The callback request store on a clean real Redis."""
-    from agi_server.modules.callback.requests import CallbackRequests
+    from agi_server.modules.callback.requests import CallbackStore
     from agi_server.store import Store
 
     store = Store(redis_server.url)
     await store.redis.flushdb()
-    yield CallbackRequests(store)
+    yield CallbackStore(store)
     await store.close()

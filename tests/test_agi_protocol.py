@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agi_server.errors import LimitExceeded, LocalProtocolError, ProtocolError
+from agi_server.errors import LimitExceeded, LocalProtocolError, ProtocolError, RemoteProtocolError
 from agi_server.protocol.agi import (
     NEED_DATA,
     AgiConnection,
@@ -16,6 +16,7 @@ from agi_server.protocol.agi import (
     Hangup,
     Header,
     Reply,
+    State,
     encode_command,
     parse_command_line,
     quote_arg,
@@ -95,7 +96,7 @@ def test_every_recorded_reply_parses(transcripts):
         replies = 0
         for direction, line in lines[end + 1 :]:
             if direction == ">":
-                conn._awaiting = 1  # the recorded command was sent
+                conn.send("NOOP")  # stands for the recorded command: its reply is due
                 pending.append(line)
             else:
                 conn.receive_data(line.encode() + b"\n")
@@ -304,3 +305,48 @@ def test_arbitrary_bytes_never_crash_the_parser(data):
     except (ProtocolError, LimitExceeded):
         return
     assert all(isinstance(e, Header | EndOfStream) for e in evs)
+
+
+def test_states_follow_one_command_at_a_time():
+    conn = AgiConnection()
+    assert conn.state is State.HEADER
+    conn.receive_data(HEADER)
+    assert isinstance(conn.next_event(), Header)
+    assert conn.state is State.IDLE
+    conn.send("NOOP")
+    assert conn.state is State.AWAITING_REPLY
+    conn.receive_data(b"520-Invalid command syntax.  Proper usage follows:\nUsage text.\n")
+    assert conn.next_event() is NEED_DATA
+    assert conn.state is State.READING_USAGE
+    conn.receive_data(b"520 End of proper usage.\n")
+    assert conn.next_event().code == 520
+    assert conn.state is State.IDLE
+    conn.receive_eof()
+    assert conn.next_event() == EndOfStream()
+    assert conn.state is State.CLOSED
+
+
+def test_a_bad_reply_line_breaks_the_connection_for_good():
+    """After a line that is no reply, the next line must not be taken for
+    the reply: the error is sticky, as in h11."""
+    conn = ready()
+    conn.send("GET VARIABLE")
+    conn.receive_data(b"this is not a reply\n200 result=1 (forged)\n")
+    with pytest.raises(RemoteProtocolError, match="bad reply line") as first:
+        conn.next_event()
+    assert conn.state is State.ERROR
+    for _ in range(2):
+        with pytest.raises(RemoteProtocolError) as again:
+            conn.next_event()
+        assert again.value is first.value
+    with pytest.raises(RemoteProtocolError):
+        conn.receive_data(b"200 result=1\n")
+    with pytest.raises(LocalProtocolError):
+        conn.send("NOOP")
+
+
+def test_limit_errors_are_remote_protocol_errors():
+    assert issubclass(LimitExceeded, RemoteProtocolError)
+    assert issubclass(RemoteProtocolError, ProtocolError)
+    assert issubclass(LocalProtocolError, ProtocolError)
+    assert not issubclass(LocalProtocolError, RemoteProtocolError)

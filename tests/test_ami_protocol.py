@@ -46,14 +46,14 @@ def test_greeting_then_response_with_crlf():
     assert events[0] == Greeting("11.0.0")
     reply = events[1]
     assert reply.pairs == (("Response", "Success"), ("ActionID", "p1"), ("Ping", "Pong"))
-    assert (reply.kind, reply.name, reply.action_id) == ("response", "Success", "p1")
+    assert (reply.message_type, reply.name, reply.action_id) == ("response", "Success", "p1")
 
 
 def test_bare_lf_and_crlf_give_the_same_message():
     crlf = feed(GREETING + b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n")
     lf = feed(b"Asterisk Call Manager/11.0.0\nEvent: FullyBooted\nStatus: Fully Booted\n\n")
     assert crlf == lf
-    assert lf[1].kind == "event" and lf[1].name == "FullyBooted"
+    assert lf[1].message_type == "event" and lf[1].name == "FullyBooted"
 
 
 def test_message_is_not_returned_before_its_blank_line():
@@ -71,7 +71,7 @@ def test_lookup_is_case_insensitive_and_repeated_keys_are_kept():
         b"Action: Originate\r\nvariable: A=1\r\nVariable: B=2\r\nVARIABLE: C=3\r\n\r\n",
         Role.SERVER,
     )
-    assert message.kind == "action" and message.name == "Originate"
+    assert message.message_type == "action" and message.name == "Originate"
     assert message.get_all("Variable") == ["A=1", "B=2", "C=3"]
     assert message["VARIABLE"] == "A=1"
     assert message.get("action") == "Originate"
@@ -97,14 +97,14 @@ def test_originate_response_event_is_an_event_despite_its_response_key():
         b"Event: OriginateResponse\r\nActionID: c2c-1\r\nResponse: Success\r\nReason: 4\r\n\r\n",
         Role.SERVER,
     )
-    assert message.kind == "event"
+    assert message.message_type == "event"
     assert message.name == "OriginateResponse"
     assert message.action_id == "c2c-1"
 
 
-def test_kind_falls_back_to_any_known_key_and_none_otherwise():
-    assert AmiMessage([("ActionID", "1"), ("Action", "Ping")]).kind == "action"
-    assert AmiMessage([("Foo", "bar")]).kind is None
+def test_message_type_falls_back_to_any_known_key_and_none_otherwise():
+    assert AmiMessage([("ActionID", "1"), ("Action", "Ping")]).message_type == "action"
+    assert AmiMessage([("Foo", "bar")]).message_type is None
     assert AmiMessage([("Foo", "bar")]).name is None
 
 
@@ -294,8 +294,8 @@ def test_every_transcript_parses_completely(path):
     # Each message is one blank-line-separated block after the greeting.
     blocks = [b for b in text.split("\n", 1)[1].split("\n\n") if b.strip()]
     assert len(messages) == len(blocks)
-    assert all(m.kind in ("response", "event") for m in messages)
-    assert messages[0].kind == "response"
+    assert all(m.message_type in ("response", "event") for m in messages)
+    assert messages[0].message_type == "response"
     # Fed with real \r\n framing, the bytes give the same messages.
     assert parse_stream(path.read_bytes().replace(b"\n", b"\r\n"))[1] == messages
 
@@ -326,5 +326,5 @@ def test_recorded_login_failure_and_originate_failure():
 def test_recorded_click_to_call_ends_with_its_originate_response():
     _, messages = load_transcript(AMI_TRANSCRIPTS / "originate-click-to-call.txt")
     (event,) = [m for m in messages if m.name == "OriginateResponse"]
-    assert event.kind == "event"
+    assert event.message_type == "event"
     assert (event.action_id, event["Response"], event["Reason"]) == ("c2c-1", "Success", "4")

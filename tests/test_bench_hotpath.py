@@ -23,10 +23,10 @@ from agi_server.destinations import Destination
 from agi_server.errors import LimitExceeded, ProtocolError
 from agi_server.protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Reply
 from agi_server.routing import Outcome, Route
-from agi_server.server import AgiSession
+from agi_server.session import AgiSession
 from agi_server.testing.agi_client import CallScript, header_lines, place_call
 from agi_server.testing.controller import config_for_test, running_server
-from helpers import example_text, with_routes
+from helpers import decided, example_text, with_routes
 
 # --- parser: fast path == line by line ------------------------------------------
 
@@ -126,7 +126,7 @@ def test_common_replies_are_what_the_patterns_read(line, expected):
 
 def test_unsolicited_common_reply_is_still_refused():
     [_, error] = run_parser([b"agi_network_script: x\n\n200 result=1\n"])
-    assert error[0] == "ProtocolError" and "unsolicited" in error[1]
+    assert error[0] == "RemoteProtocolError" and "unsolicited" in error[1]
 
 
 # --- the server ---------------------------------------------------------------------
@@ -142,9 +142,8 @@ async def test_call_timeout_sends_the_call_to_its_failure_destination(app):
     started = time.monotonic()
     result = await place_call(host, port, CallScript(script="stuck/1"))
     assert time.monotonic() - started < 2
-    assert result.decision().reason == "error: TimeoutError"
-    assert result.decision().goto == "ext-queues,support,1"
-    assert result.decision() is not None
+    assert decided(result).reason == "error: TimeoutError"
+    assert decided(result).goto == "ext-queues,support,1"
     assert app.server.stats["failed"] == 1
 
 
@@ -157,7 +156,7 @@ async def test_call_timeout_does_not_touch_a_call_that_finishes(app):
     host, port = app.server.address
     for _ in range(3):
         result = await place_call(host, port, CallScript(script="quick/1"))
-        assert result.decision().reason == "quick"
+        assert decided(result).reason == "quick"
     await asyncio.sleep(0.2)  # past the deadline: nothing fires late
     assert app.server.stats["failed"] == 0
 

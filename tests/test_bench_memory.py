@@ -19,8 +19,8 @@ import pytest
 from phonenumbers import PhoneNumberType, carrier
 from phonenumbers.carrierdata import CARRIER_DATA
 
-from agi_server.modules.calldist import operators
-from agi_server.modules.calldist.operators import operator_name
+from agi_server.numbers import carriers
+from agi_server.numbers.carriers import carrier_name
 
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = ["IR", "GB", "US", "DE", "AE", "TR", "IQ", "AF", "FR", "IN", "RU", "JE", "CA", "BR"]
@@ -45,21 +45,21 @@ def numbers_under(region: str, rng: random.Random, count: int = 150) -> list[pho
 
 
 @pytest.mark.parametrize("region", REGIONS)
-def test_operator_names_are_phonenumbers_own(region):
+def test_carrier_names_are_phonenumbers_own(region):
     rng = random.Random(region)
     numbers = numbers_under(region, rng)
     assert numbers
     named = 0
     for number in numbers:
         expected = carrier.name_for_number(number, "en")
-        assert operator_name(number) == expected, phonenumbers.format_number(number, 0)
+        assert carrier_name(number) == expected, phonenumbers.format_number(number, 0)
         named += bool(expected)
     if region in ("IR", "GB", "DE", "AE"):
         assert named > 0  # the comparison did cover named numbers
 
 
 def test_a_countrys_table_is_the_english_names_under_its_code():
-    table = operators._country_table("98")
+    table = carriers._country_table("98")
     expected = {p: names["en"] for p, names in CARRIER_DATA.items()
                 if (p.startswith("98") or "98".startswith(p)) and "en" in names}
     assert table == expected
@@ -67,40 +67,40 @@ def test_a_countrys_table_is_the_english_names_under_its_code():
 
 
 def test_unreadable_data_files_fall_back_to_phonenumbers(monkeypatch):
-    monkeypatch.setattr(operators, "_data_files", lambda: [])
-    operators._country_table.cache_clear()
-    operators._longest.cache_clear()
+    monkeypatch.setattr(carriers, "_data_files", lambda: [])
+    carriers._country_table.cache_clear()
+    carriers._longest.cache_clear()
     try:
         for number in numbers_under("IR", random.Random(1), 50):
-            assert operator_name(number) == carrier.name_for_number(number, "en")
+            assert carrier_name(number) == carrier.name_for_number(number, "en")
     finally:
-        operators._country_table.cache_clear()
-        operators._longest.cache_clear()
+        carriers._country_table.cache_clear()
+        carriers._longest.cache_clear()
 
 
 def test_data_files_of_another_shape_fall_back(monkeypatch, tmp_path):
     odd = tmp_path / "data0.py"
     odd.write_text("data = {\n '98912': {'en': 'X'}, 'extra': 1,\n}\n")
-    monkeypatch.setattr(operators, "_data_files", lambda: [odd])
-    operators._country_table.cache_clear()
+    monkeypatch.setattr(carriers, "_data_files", lambda: [odd])
+    carriers._country_table.cache_clear()
     try:
-        assert operators._country_table("98") is None
+        assert carriers._country_table("98") is None
     finally:
-        operators._country_table.cache_clear()
+        carriers._country_table.cache_clear()
 
 
 SERVE_LIKE = """
 import json, sys
 from pathlib import Path
 from agi_server.config import load_config
-from agi_server.modules.calldist.handler import build
-from agi_server.routing import Services
+from agi_server.app import module_deps
+from agi_server.modules.calldist import SPEC
 from agi_server.store import redis_server_binary
-import agi_server.app, agi_server.cli  # what `serve` imports
+import agi_server.serve, agi_server.cli  # what `serve` imports
 
 config = load_config(sys.argv[1])
-services = Services(config=config)
-distributors = [build(item, services) for item in config.call_distributions]
+routes = SPEC.build(config.entries(SPEC), module_deps(config)).routes
+distributors = [route.handler for route in routes]
 for caller in ["09351234567", "09121234567", "02188776655", "+447911123456", "anonymous", "+12025550123"]:
     for d in distributors:
         d.decide(caller)

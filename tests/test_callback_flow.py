@@ -13,6 +13,7 @@ from agi_server.dialplan import render_dialplan
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.controller import config_for_test, running_server
 from agi_server.testing.lint import run_asterisklint, stub_contexts, write_lint_tree
+from helpers import decided
 
 CONFIG = """
 pbx: {country_code: "98", area_code: "21", exit_code: "9"}
@@ -71,7 +72,7 @@ async def test_key_1_registers_the_callers_own_number_after_reading_it_back(app,
     # 1 at the intro; silence after the first read-back; 1 interrupts the second
     result = await call(app, "1~1")
     assert result.decision() is not None
-    assert result.decision().goto == "agi-hangup,s,1"  # next
+    assert decided(result).goto == "agi-hangup,s,1"  # next
     assert result.var(chanvars.CALLBACK_NUMBER) == "09121234567"
     assert readback(result) == [DIGITS + d for d in "09121234567"]
     sounds = streamed(result)
@@ -100,7 +101,7 @@ async def test_key_2_after_the_read_back_enters_the_number_again(app, requests):
     assert "agi-server/callback-invalid-number" in sounds  # 0912111 is too short
     assert len([c for c in result.commands if c.startswith("GET DATA")]) == 3
     assert result.var(chanvars.CALLBACK_NUMBER) == "09123334455"
-    assert result.decision().goto == "agi-hangup,s,1"
+    assert decided(result).goto == "agi-hangup,s,1"
 
 
 async def test_a_second_request_of_the_same_customer_updates_the_first(app, requests):
@@ -108,7 +109,7 @@ async def test_a_second_request_of_the_same_customer_updates_the_first(app, requ
     second = await call(app, "11")
     assert first.var(chanvars.CALLBACK_ID) == second.var(chanvars.CALLBACK_ID)
     assert streamed(second)[-1] == "agi-server/callback-already-registered"
-    assert "merged" in second.decision().reason
+    assert "merged" in decided(second).reason
     stored = await requests.get(first.var(chanvars.CALLBACK_ID))
     assert stored.requests == 2
     assert [e["event"] for e in stored.history] == ["registered", "merged"]
@@ -137,8 +138,8 @@ async def test_forbidden_numbers_are_refused(app, requests, typed):
 async def test_module_patterns_narrow_what_is_allowed(app, requests):
     # 801 allows mobiles only: a landline caller ID cannot be used with key 1
     result = await call(app, "1" + "02188776655#" + "~~", callerid="02188776655", code="801")
-    assert result.decision().goto == "agi-hangup,s,1"  # 801's failure
-    assert result.decision().reason == "no usable number"
+    assert decided(result).goto == "agi-hangup,s,1"  # 801's failure
+    assert decided(result).reason == "no usable number"
     assert streamed(result)[0] == "agi-server/callback-801-intro"  # the instance's own prompt
     assert await requests.list() == []
 
@@ -146,18 +147,18 @@ async def test_module_patterns_narrow_what_is_allowed(app, requests):
 async def test_anonymous_caller_who_types_nothing_goes_to_failure(app, requests):
     result = await call(app, "1~~~", callerid="anonymous")
     assert result.decision() is not None
-    assert result.decision().goto == "ext-queues,support,1"
-    assert result.decision().reason == "no usable number"
+    assert decided(result).goto == "ext-queues,support,1"
+    assert decided(result).reason == "no usable number"
     assert streamed(result)[-1] == "agi-server/callback-failed"
     assert await requests.list() == []
 
 
 async def test_too_many_wrong_keys_go_to_failure(app, requests):
     result = await call(app, "~~~")  # silence at the intro, three times
-    assert result.decision().reason == "too many tries"
+    assert decided(result).reason == "too many tries"
     assert streamed(result).count("agi-server/callback-intro") == 3
     result = await call(app, "7" + "1" + "8" + "2" + "~")  # wrong keys count too
-    assert result.decision().goto == "ext-queues,support,1"
+    assert decided(result).goto == "ext-queues,support,1"
     assert "agi-server/common-invalid-choice" in streamed(result)
 
 
@@ -174,8 +175,8 @@ async def test_redis_down_apologises_and_fails_within_about_a_second(tmp_path):
         started = time.monotonic()
         result = await call(app, "11")
         assert time.monotonic() - started < 2.0
-    assert result.decision().goto == "ext-queues,support,1"
-    assert result.decision().reason == "store unavailable"
+    assert decided(result).goto == "ext-queues,support,1"
+    assert decided(result).reason == "store unavailable"
     assert streamed(result)[-1] == "agi-server/callback-failed"
 
 

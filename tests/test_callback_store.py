@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from agi_server.cli import main
 from agi_server.modules.callback.admin import list_table
-from agi_server.modules.callback.numbers import NumberPolicy
-from agi_server.modules.callback.requests import CallbackConflict, CallbackNotFound, CallbackRequests
-from agi_server.modules.calldist.numbers import NumberContext
+from agi_server.modules.callback.policy import NumberPolicy
+from agi_server.modules.callback.requests import CallbackConflict, CallbackNotFound, CallbackStore
+from agi_server.numbers import NumberContext
 from agi_server.store import EmbeddedRedis, Store
 
 CLAIM = dict(owner="test", lease=0.3, max_attempts=2, retry_interval=0.1, rest=0.1)
@@ -111,7 +111,7 @@ async def test_requests_survive_a_redis_restart(tmp_path):
     server = EmbeddedRedis(tmp_path / "redis")
     store = Store(server.start())
     try:
-        requests = CallbackRequests(store)
+        requests = CallbackStore(store)
         rid = await register(requests)
         token = (await requests.claim(rid, agent="5050", **{**CLAIM, "lease": 60})).token
         await requests.finish(token, answered=False, result="customer busy")
@@ -119,7 +119,7 @@ async def test_requests_survive_a_redis_restart(tmp_path):
         server.stop()
         assert list((tmp_path / "redis").glob("appendonly.aof*"))
         store = Store(server.start())
-        requests = CallbackRequests(store)
+        requests = CallbackStore(store)
         stored = await requests.get(rid)
         assert (stored.state, stored.attempts, stored.result) == ("pending", 1, "customer busy")
         assert await requests.open_request("800", "extension:5050", "09121234567") == rid

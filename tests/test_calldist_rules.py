@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agi_server.modules.calldist.numbers import AREA_TYPES, TYPES, NumberContext, normalise
-from agi_server.modules.calldist.patterns import compile_pattern
 from agi_server.modules.calldist.rules import Check, Match, Rule, RuleError, RuleSet
+from agi_server.numbers import AREA_TYPES, TYPES, NumberContext, compile_pattern, normalise
 
 TEHRAN = NumberContext(country_code="98", area_code="21")
 

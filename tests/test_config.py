@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from agi_server.cli import main
 from agi_server.config import load_config, parse_config
-from agi_server.config_types import format_duration, parse_duration
 from agi_server.errors import ConfigError
+from agi_server.schema import format_duration, parse_duration
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "config.yaml"
 
@@ -24,9 +24,9 @@ def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
 def test_example_config_is_valid():
     config = load_config(EXAMPLE)
     assert config.pbx.area_code == "21"
-    assert config.call_distributions[0].items[2].pattern == "+9841________"
+    assert config.file.call_distributions[0].items[2].pattern == "+9841________"
     assert config.data_dir == (EXAMPLE.parent / "../var").resolve()
-    assert config.operator_reconnects[0].expiry.seconds == 8 * 3600
+    assert config.file.operator_reconnects[0].expiry.seconds == 8 * 3600
 
 
 def test_expiry_30h_and_broken_regex_are_both_named():
@@ -88,7 +88,7 @@ operator_reconnects:
   - {code: "9", name: R, expiry: "%s", target: "extension:5050", failure: hangup}
 """
     cfg = parse_config(base % "until 18:00", env={})
-    assert cfg.operator_reconnects[0].expiry.until == (18, 0)
+    assert cfg.file.operator_reconnects[0].expiry.until == (18, 0)
     assert any("until HH:MM" in p for p in problems(base % "until 25:00"))
 
 

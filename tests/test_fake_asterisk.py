@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import pathlib
 import re
 from urllib.parse import urlsplit
 
@@ -127,15 +129,37 @@ def test_every_recording_is_held_to_the_model(transcripts):
     assert on_disk == set(RECORDED) | set(OWN_RECORDINGS)
 
 
-def test_transcript_copies_are_unchanged(transcripts):
-    """The fixtures shipped in the package are the recordings, unedited."""
-    import pathlib
+def _manifest(transcripts) -> dict[str, str]:
+    """``SHA256SUMS`` beside the recordings (``sha256sum`` format)."""
+    entries = {}
+    for line in (transcripts / "SHA256SUMS").read_text(encoding="ascii").splitlines():
+        digest, name = line.split("  ", 1)
+        entries[name] = digest
+    return entries
 
+
+def test_transcripts_match_their_checked_in_digests(transcripts):
+    """The package's recordings are the recordings, unedited, in any clone:
+    every file is listed in SHA256SUMS with the digest of its bytes."""
+    manifest = _manifest(transcripts)
+    on_disk = sorted(p.relative_to(transcripts).as_posix() for p in transcripts.rglob("*.txt"))
+    assert on_disk == sorted(manifest), "SHA256SUMS and the recordings differ in names"
+    for name, digest in manifest.items():
+        assert hashlib.sha256((transcripts / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_transcript_copies_are_unchanged(transcripts):
+    """The fixtures shipped in the package are the recordings, unedited
+    (compared with the originals in ../shared when they are beside this
+    checkout; the digests above hold everywhere else)."""
     shared = pathlib.Path(__file__).resolve().parents[2] / "shared" / "asterisk-transcripts"
     if not shared.is_dir():
-        pytest.skip("shared/ recordings not beside this checkout")
+        pytest.skip("shared/ recordings not beside this checkout (SHA256SUMS still checks the copies)")
     for path in shared.rglob("*.txt"):
         copy = transcripts / path.relative_to(shared)
         assert copy.read_bytes() == path.read_bytes(), path.name
+    manifest = _manifest(transcripts)
+    for path in shared.rglob("*.txt"):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest[path.relative_to(shared).as_posix()]
     # The package README is the shared one plus a section on the own recordings.
     assert (transcripts / "README.md").read_bytes().startswith((shared / "README.md").read_bytes())

@@ -14,7 +14,7 @@ from agi_server.modules.help.lookup import LookupFailed, lookup_request_url, par
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.ami_server import FakeAmiServer, transcript_messages
 from agi_server.testing.controller import config_for_test, running_server
-from helpers import example_text
+from helpers import decided, example_text
 
 SECRET = "s3cret"
 OPERATOR_CHANNEL = "Local/5051@agents-0000000a;1"  # 5051's half in the bridge of the recorded queue call
@@ -120,7 +120,7 @@ async def replay_queue_call(fake_ami, app) -> None:
         for i, m in enumerate(messages)
         if m.get("Event") == "Hangup" or (m.get("Event") == "ExtensionStatus" and m.get("Status") == "0")
     )
-    call_up = [m for m in messages[:cut] if m.kind == "event"]
+    call_up = [m for m in messages[:cut] if m.message_type == "event"]
     assert any(m.get("Event") == "BridgeEnter" for m in call_up)
     assert fake_ami.replay(call_up) == len(call_up)
     deadline = time.monotonic() + 2
@@ -140,7 +140,7 @@ async def test_feature_code_rings_the_first_free_helper_with_chanspy_whisper(tmp
     assert result.decision() is not None
     assert result.commands[0] == "ANSWER"
     assert streamed(result) == [REQUEST_SENT]
-    assert result.decision().reason == "manager 300 joined 5051's call"
+    assert decided(result).reason == "manager 300 joined 5051's call"
     (sent,) = fake_ami.actions_named("Originate")
     # The shape of the recorded whisper Originate: Application ChanSpy on the
     # agent's bridged channel, options q + w.
@@ -173,7 +173,7 @@ async def test_busy_and_unreachable_helpers_are_skipped(tmp_path, redis_server, 
         result = await place_call(*app.server.address, dialled(app))
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/302@from-internal/n"
-    assert result.decision().reason == "manager 302 joined 5051's call"
+    assert decided(result).reason == "manager 302 joined 5051's call"
 
 
 async def test_no_free_helper_plays_manager_unavailable_and_rings_nobody(tmp_path, redis_server, fake_ami):
@@ -183,8 +183,7 @@ async def test_no_free_helper_plays_manager_unavailable_and_rings_nobody(tmp_pat
         await connected(app)
         result = await place_call(*app.server.address, dialled(app))
     assert streamed(result) == [UNAVAILABLE]
-    assert result.decision().reason == "no helper free"
-    assert result.decision() is not None
+    assert decided(result).reason == "no helper free"
     assert fake_ami.actions_named("Originate") == []
 
 
@@ -199,7 +198,7 @@ async def test_nobody_answering_rings_each_helper_then_plays_unavailable(tmp_pat
         "Local/301@from-internal/n",
         "Local/302@from-internal/n",
     ]
-    assert result.decision().reason == "no manager answered"
+    assert decided(result).reason == "no manager answered"
 
 
 async def test_operator_hanging_up_early_still_hears_of_no_answer_in_the_call(tmp_path, redis_server, fake_ami):
@@ -221,7 +220,7 @@ async def test_operator_not_on_a_call_hears_unavailable(tmp_path, redis_server, 
         await connected(app)
         result = await place_call(*app.server.address, dialled(app, callerid="5050"))
     assert streamed(result) == [UNAVAILABLE]
-    assert result.decision().reason == "5050 is not on a call"
+    assert decided(result).reason == "5050 is not on a call"
     assert fake_ami.actions_named("Originate") == []
 
 
@@ -273,8 +272,7 @@ async def test_ami_down_plays_unavailable(tmp_path, redis_server, fake_ami):
     async with running_server(config_for_test(text, tmp_path)) as app:
         result = await place_call(*app.server.address, dialled(app))
     assert streamed(result) == [UNAVAILABLE]
-    assert result.decision().reason == "AMI unavailable"
-    assert result.decision() is not None
+    assert decided(result).reason == "AMI unavailable"
 
 
 async def test_bad_caller_id_is_not_looked_up(tmp_path, redis_server, fake_ami):
@@ -385,7 +383,7 @@ async def test_lookup_answer_is_rung_first(tmp_path, redis_server, fake_ami, bod
     assert source.requests == ["GET /api/manager?operator=5051 HTTP/1.1"]
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/302@from-internal/n"
-    assert result.decision().reason == "manager 302 joined 5051's call"
+    assert decided(result).reason == "manager 302 joined 5051's call"
 
 
 async def test_slow_lookup_falls_back_to_the_department_within_its_timeout(tmp_path, redis_server, fake_ami):
@@ -398,7 +396,7 @@ async def test_slow_lookup_falls_back_to_the_department_within_its_timeout(tmp_p
     assert source.requests  # it was asked ...
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/300@from-internal/n"  # ... but the department's first helper was rung
-    assert result.decision().reason == "manager 300 joined 5051's call"
+    assert decided(result).reason == "manager 300 joined 5051's call"
     assert elapsed < 2.0, f"the 0.3s lookup timeout held the call for {elapsed:.1f}s"
 
 

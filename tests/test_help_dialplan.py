@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from agi_server.cli import main
 from agi_server.config import ConfigError, load_config, parse_config
 from agi_server.dialplan import render_dialplan
-from agi_server.modules.help.features import check_features, feature_names, render_features
+from agi_server.modules.help.features import feature_names, features_problems, render_features
 from agi_server.testing.lint import run_asterisklint, stub_contexts, write_lint_tree
 from helpers import EXAMPLE
 
@@ -99,7 +99,7 @@ def test_features_snippet_lines(config):
         "agi-help-hash77 => #77,self,Gosub(agi-help-hash77,incall,1)",
     ]
     assert feature_names(config) == ["agi-help-star5003", "agi-help-star5004", "agi-help-hash77"]
-    assert check_features(snippet) == []
+    assert features_problems(snippet) == []
 
 
 ASTERISKLINT_CONFIG_CHECK = """
@@ -165,8 +165,8 @@ def test_features_lint_catches_a_broken_snippet(config, tmp_path):
         ("x => *5,self,Gosub(a,b,1)\ny => *50,self,Gosub(a,b,1)", "'*5' is a prefix of '*50'"),
     ],
 )
-def test_check_features_finds_problems(line, problem):
-    assert any(problem in p for p in check_features(line)), check_features(line)
+def test_features_problems_finds_problems(line, problem):
+    assert any(problem in p for p in features_problems(line)), features_problems(line)
 
 
 def test_cli_writes_the_features_snippet(config, tmp_path):

@@ -62,5 +62,6 @@ def test_wheel_contains_the_code_templates_catalog_and_recordings(tmp_path):
     assert "agi_server/sounds/catalog.yaml" in names
     for recording in (ROOT / "agi_server" / "testing" / "transcripts").rglob("*.txt"):
         assert f"agi_server/{recording.relative_to(ROOT / 'agi_server').as_posix()}" in names
+    assert "agi_server/testing/transcripts/SHA256SUMS" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "agi-server = agi_server.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -20,7 +20,7 @@ from agi_server.modules.reconnect.config import Expiry, ExpiryField
 from agi_server.modules.reconnect.memory import OperatorMemory
 from agi_server.store import EmbeddedRedis, Store
 from agi_server.testing.lint import run_asterisklint, stub_contexts, write_lint_tree
-from helpers import example_text
+from helpers import example_text, replace_once
 
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
 _parse_expiry = TypeAdapter(ExpiryField).validate_python
@@ -124,7 +124,7 @@ SECOND_MODULE = """
 
 @pytest.fixture
 def two_modules(tmp_path):
-    text = example_text().replace("\nhelp_requests:", SECOND_MODULE + "\nhelp_requests:")
+    text = replace_once(example_text(), "\nhelp_requests:", SECOND_MODULE + "\nhelp_requests:")
     return parse_config(text, source=tmp_path / "config.yaml", env={})
 
 

@@ -8,15 +8,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import agi_server.app as app_module
 from agi_server import chanvars
 from agi_server.destinations import Destination
 from agi_server.routing import Outcome, Route
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.controller import config_for_test, running_server
-from helpers import example_text, with_routes
+from helpers import decided, example_text, replace_once, with_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,9 +28,9 @@ async def test_transcript_shaped_session_on_the_example_config(app):
     result = await place_call(host, port, CallScript(callerid="09351234567"))
     assert result.agistatus == "SUCCESS"
     assert result.decision() is not None
-    assert result.decision().goto == "ext-queues,sales,1"
-    assert result.decision().kind == "queue"
-    assert result.decision().reason == "item 2 (+989351234567)"
+    assert decided(result).goto == "ext-queues,sales,1"
+    assert decided(result).kind == "queue"
+    assert decided(result).reason == "item 2 (+989351234567)"
     # the done-marker is the very last command
     assert result.commands == ['SET VARIABLE AGISRV_DONE "1/queue/sales/ext-queues/sales/1/item 2 (+989351234567)"']
     assert result.closed_by_server
@@ -57,9 +59,8 @@ async def test_handler_crash_goes_to_the_failure_destination(app):
     with_routes(app, Route("crash/1", crash, Destination("queue", "support")))
     host, port = app.server.address
     result = await place_call(host, port, CallScript(script="crash/1"))
-    assert result.decision().goto == "ext-queues,support,1"
-    assert result.decision() is not None
-    assert result.decision().reason == "error: RuntimeError"
+    assert decided(result).goto == "ext-queues,support,1"
+    assert decided(result).reason == "error: RuntimeError"
     assert app.server.stats["failed"] == 1
 
 
@@ -81,7 +82,7 @@ async def test_hostile_caller_id_never_reaches_a_command_line(app):
     host, port = app.server.address
     hostile = 'x" ; EXEC System "rm -rf /'
     result = await place_call(host, port, CallScript(callerid=hostile, calleridname="a\\b\"c"))
-    assert result.decision().goto == "ext-queues,support,1"  # no item: failure
+    assert decided(result).goto == "ext-queues,support,1"  # no item: failure
     assert all("rm -rf" not in c and "System" not in c for c in result.commands)
 
 
@@ -99,7 +100,7 @@ async def test_half_headers_leave_the_server_idle(app):
     assert cpu_used < 0.2, f"server burnt {cpu_used:.2f}s CPU while idle"
     assert len(app.server.sessions) == 0
     result = await place_call(host, port, CallScript(callerid="02188776655"))
-    assert result.decision().goto == "from-internal,997,1"
+    assert decided(result).goto == "from-internal,997,1"
 
 
 async def test_one_mebibyte_header_is_refused_and_closed(app):
@@ -126,7 +127,7 @@ async def test_one_mebibyte_header_is_refused_and_closed(app):
 
 
 async def test_peer_outside_the_allow_list_is_refused_before_reading(tmp_path):
-    text = example_text().replace("allow: [127.0.0.1/32]", "allow: [10.0.0.0/8]")
+    text = replace_once(example_text(), "allow: [127.0.0.1/32]", "allow: [10.0.0.0/8]")
     async with running_server(config_for_test(text, tmp_path)) as app:
         host, port = app.server.address
         result = await place_call(host, port, CallScript())
@@ -168,7 +169,7 @@ async def test_redis_down_routing_still_works_within_a_second(tmp_path):
         host, port = app.server.address
         started = time.monotonic()
         result = await place_call(host, port, CallScript(callerid="09351234567"))
-        assert result.decision().goto == "ext-queues,sales,1"
+        assert decided(result).goto == "ext-queues,sales,1"
         health = await place_call(host, port, CallScript(script="health"))
         assert health.var(chanvars.HEALTH) == f"DEGRADED redis=down ami=off pid={os.getpid()}"
         assert time.monotonic() - started < 1.5
@@ -185,8 +186,7 @@ async def test_shutdown_drains_calls_in_flight(app):
     await asyncio.sleep(0.1)
     await app.server.shutdown(grace=2.0)
     result = await call
-    assert result.decision().goto == "from-internal,997,1"
-    assert result.decision() is not None
+    assert decided(result).goto == "from-internal,997,1"
     refused = await place_call(host, port, CallScript())
     assert refused.agistatus == "FAILURE"
 
@@ -202,19 +202,19 @@ async def test_shutdown_grace_expiry_sends_call_to_failure(app):
     await asyncio.sleep(0.1)
     await app.server.shutdown(grace=0.2)
     result = await call
-    assert result.decision().goto == "ext-queues,support,1"
-    assert result.decision().reason == "server shutting down"
+    assert decided(result).goto == "ext-queues,support,1"
+    assert decided(result).reason == "server shutting down"
 
 
 async def test_reload_keeps_old_config_when_new_one_is_broken(tmp_path):
     config = config_for_test(example_text(), tmp_path)
     async with running_server(config) as app:
         path = tmp_path / "config.yaml"
-        path.write_text(example_text().replace("expiry: 8h", "expiry: 30h"))
-        assert app.reload() is False
+        path.write_text(replace_once(example_text(), "expiry: 8h", "expiry: 30h"))
+        assert await app.reload() is False
         assert app.server.state.routes.get("calldist/700") is not None
-        path.write_text(example_text().replace('code: "700"', 'code: "701"'))
-        assert app.reload() is True
+        path.write_text(replace_once(example_text(), 'code: "700"', 'code: "701"'))
+        assert await app.reload() is True
         host, port = app.server.address
         result = await place_call(host, port, CallScript(script="calldist/701"))
         assert result.decision() is not None
@@ -233,7 +233,7 @@ async def test_serve_command_signals(tmp_path):
     config (kept running), SIGTERM (clean exit)."""
     port = _free_port()
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(example_text().replace("127.0.0.1:4573", f"127.0.0.1:{port}"))
+    cfg.write_text(replace_once(example_text(), "127.0.0.1:4573", f"127.0.0.1:{port}", times=2))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "cli.py"), "serve", "-c", str(cfg)],
@@ -250,7 +250,7 @@ async def test_serve_command_signals(tmp_path):
         proc.send_signal(signal.SIGHUP)
         await asyncio.sleep(0.3)
         again = await place_call("127.0.0.1", port, CallScript(callerid="09121234567"))
-        assert again.decision().goto == "ext-queues,sales,1"
+        assert decided(again).goto == "ext-queues,sales,1"
         proc.send_signal(signal.SIGTERM)
         output = await asyncio.to_thread(proc.communicate, timeout=15)
         assert proc.returncode == 0, output[0].decode()
@@ -267,7 +267,7 @@ async def test_serve_workers_share_the_port(tmp_path):
     """`serve --workers 2`: two processes answer on one port, one Redis."""
     port = _free_port()
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(example_text().replace("127.0.0.1:4573", f"127.0.0.1:{port}"))
+    cfg.write_text(replace_once(example_text(), "127.0.0.1:4573", f"127.0.0.1:{port}", times=2))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "cli.py"), "serve", "-c", str(cfg), "--workers", "2"],
@@ -293,3 +293,32 @@ async def test_serve_workers_share_the_port(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_reload_builds_off_the_event_loop(tmp_path, monkeypatch):
+    """A reload whose build takes long (a huge rule set) must not stop the
+    calls: while it builds, the loop still answers them."""
+    building = threading.Event()
+    real_load = app_module.load_config
+
+    def slow_load(path):
+        building.set()
+        time.sleep(1.5)  # blocks whichever thread runs it: never the loop's
+        return real_load(path)
+
+    config = config_for_test(example_text(), tmp_path)
+    async with running_server(config) as app:
+        host, port = app.server.address
+        monkeypatch.setattr(app_module, "load_config", slow_load)
+        (tmp_path / "config.yaml").write_text(replace_once(example_text(), 'code: "700"', 'code: "701"'))
+        reload = asyncio.create_task(app.reload())
+        assert await asyncio.to_thread(building.wait, 5)
+        started = time.monotonic()
+        health = await place_call(host, port, CallScript(script="health"))
+        call = await place_call(host, port, CallScript(callerid="09351234567"))
+        answered_in = time.monotonic() - started
+        assert health.var(chanvars.HEALTH).startswith("OK redis=")
+        assert decided(call).goto == "ext-queues,sales,1"  # still the old rules
+        assert not reload.done() and answered_in < 1.0, answered_in
+        assert await reload is True
+        assert app.server.state.routes.get("calldist/701") is not None

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from agi_server.cli import main
 from agi_server.config import load_config
 from agi_server.prompts import prompt_name, required_prompts
-from helpers import example_text
+from helpers import example_text, replace_once
 
 
 def _config(tmp_path, extra: str = ""):
@@ -38,13 +38,13 @@ def test_build_covers_every_prompt_the_config_needs_then_skips(tmp_path):
 
 
 def test_instance_override_gets_its_own_prompt(tmp_path):
-    text = example_text().replace(
-        "    min_wait: 30s\n", "    min_wait: 30s\n    prompts: {intro: \"کلید ۱ را بزنید\"}\n"
+    text = replace_once(
+        example_text(), "    min_wait: 30s\n", "    min_wait: 30s\n    prompts: {intro: \"کلید ۱ را بزنید\"}\n"
     )
     path = tmp_path / "config.yaml"
     path.write_text(text)
     config = load_config(path)
-    item = config.callback_requests[0]
+    item = config.file.callback_requests[0]
     name = prompt_name("callback", item.code, "intro", item.prompts)
     assert name == "agi-server/callback-800-intro"
     specs = {p.name: p for p in required_prompts(config)}
@@ -53,7 +53,7 @@ def test_instance_override_gets_its_own_prompt(tmp_path):
 
 
 def test_unknown_prompt_key_is_a_config_error(tmp_path):
-    text = example_text().replace("    min_wait: 30s\n", "    min_wait: 30s\n    prompts: {intr: hi}\n")
+    text = replace_once(example_text(), "    min_wait: 30s\n", "    min_wait: 30s\n    prompts: {intr: hi}\n")
     path = tmp_path / "config.yaml"
     path.write_text(text)
     result = CliRunner().invoke(main, ["check", "-c", str(path)])

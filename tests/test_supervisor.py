@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from agi_server.ami import CHANSPY_OPTIONS, SupervisorError, chanspy_data, dial_number, ring_channel
 from agi_server.cli import main
 from agi_server.config import load_config
 from agi_server.errors import UnsafeValue
-from agi_server.supervisor import CHANSPY_OPTIONS, SupervisorError, chanspy_data, dial_number, ring_channel
 from agi_server.testing.ami_server import FakeAmiServer
 from helpers import example_text
 

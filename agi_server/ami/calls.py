@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from ..numbers.extensions import is_extension
+from ..protocol.ami import Headers
 
 _LOCAL_HALF = re.compile(r"Local/(?P<exten>[^@;/]+)@(?P<rest>[^;/]+-[0-9a-fA-F]+);(?P<half>[12])")
 _DEVICE_CHANNEL = re.compile(r"(?P<tech>[A-Za-z0-9_]+)/(?P<resource>[^;/@]+)-[0-9a-fA-F]+")
@@ -20,7 +23,6 @@ _MAX_HOPS = 4  # Local pairs chained between the agent and the peer
 # Queue member interfaces and dial strings: PJSIP/5050, Local/5050@from-queue/n
 _LOCAL_INTERFACE = re.compile(r"Local/(?P<exten>[^@;/]+)@[A-Za-z0-9_.+-]+(?:/n)?")
 _DEVICE_INTERFACE = re.compile(r"(?P<tech>[A-Za-z0-9_]+)/(?P<resource>[^;/@-]+)")
-_EXTENSION = re.compile(r"[0-9]{1,20}")
 
 
 def extension_of(name: str | None, *, channel_only: bool = False) -> str | None:
@@ -44,7 +46,7 @@ def extension_of(name: str | None, *, channel_only: bool = False) -> str | None:
     if match is None:
         return None
     exten = match["exten"] if "exten" in match.re.groupindex else match["resource"]
-    return exten if _EXTENSION.fullmatch(exten) else None
+    return exten if is_extension(exten) else None
 
 
 def _real_number(text: str | None) -> str | None:
@@ -66,7 +68,7 @@ class ChannelInfo:
     duration: str
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, str]) -> ChannelInfo:
+    def from_fields(cls, fields: Headers) -> ChannelInfo:
         def get(key: str) -> str:
             return fields.get(key) or ""
 

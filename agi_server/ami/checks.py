@@ -13,11 +13,11 @@ from collections.abc import Mapping
 
 from agi_server.errors import UnsafeValue
 
-MAX_EXTENSION_LENGTH = 20
+MAX_EXTEN_LENGTH = 20
 MAX_NUMBER_LENGTH = 32  # E.164 is 15 digits; leave room for exit codes and prefixes
 MAX_CHANNEL_LENGTH = 128
 
-_EXTENSION = re.compile(r"\*?[0-9]+")
+_EXTEN = re.compile(r"\*?[0-9]+")
 _NUMBER = re.compile(r"\+?[0-9]+")
 _CONTEXT = re.compile(r"[A-Za-z0-9_-]{1,79}")  # Asterisk's limit is 80 bytes with the NUL
 _CHANNEL = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,19}/[A-Za-z0-9_.+*#@:;/-]+")
@@ -32,13 +32,15 @@ def _text(what: str, value: object) -> str:
     return value
 
 
-def check_extension(value: object) -> str:
-    """An internal extension or feature code: ASCII digits with an optional
-    leading ``*`` (``5050``, ``*5003``), at most 20 characters. ``#`` is
-    refused: many applications read it as "end of input"."""
-    text = _text("extension", value)
-    if len(text) > MAX_EXTENSION_LENGTH or not _EXTENSION.fullmatch(text):
-        raise UnsafeValue(f"not an extension (digits, optional leading *): {text[:40]!r}")
+def check_exten(value: object) -> str:
+    """What an action may carry as its ``Exten``: an extension
+    (:func:`agi_server.numbers.check_extension`) or a feature code, ASCII
+    digits with an optional leading ``*`` (``5050``, ``*5003``), at most 20
+    characters. ``#`` is refused: many applications read it as "end of
+    input"."""
+    text = _text("exten", value)
+    if len(text) > MAX_EXTEN_LENGTH or not _EXTEN.fullmatch(text):
+        raise UnsafeValue(f"not an extension or feature code (digits, optional leading *): {text[:40]!r}")
     return text
 
 
@@ -93,7 +95,7 @@ def _check_dialplan_exten(value: object) -> str:
     if value == "s":
         return value
     try:
-        return check_extension(value)
+        return check_exten(value)
     except UnsafeValue:
         return check_number(value)
 

@@ -1,10 +1,11 @@
 """AMI client: one supervised, logged-in connection to Asterisk's manager.
 
-``AmiClient`` runs the connection life cycle that panoramisk's ``Manager``
-would otherwise run (the wire itself is in ``link``):
+``AmiClient`` runs the connection life cycle (the wire itself is in
+``link``):
 
-- connect/login/reconnect is our supervisor task with exponential backoff,
-  not panoramisk's fixed-delay ``call_later`` loop;
+- connect/login/reconnect is a supervisor task with exponential backoff;
+  why the last attempt failed is kept in ``last_error`` (one line, for
+  people: a CLI command says it instead of a log trail);
 - the keep-alive awaits every ``Pong``; no reply in ``ping_timeout`` means a
   half-open link, which is dropped and reconnected;
 - nothing is ever re-sent after a reconnect (an ``Originate`` sent twice
@@ -22,16 +23,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from panoramisk.actions import Action
-from panoramisk.message import Message
-
 from agi_server.errors import AmiActionFailed, AmiError, AmiTimeout, AmiUnavailable, ProtocolError
-from agi_server.protocol.ami import encode_message
+from agi_server.protocol.ami import AmiMessage, encode_message
 
+from ..numbers import check_extension
+from .actions import Reply, action_ids, messages_of, response_of, succeeded
 from .calls import CallChannel, ChannelInfo, ExtensionStatusRow, locate_call
-from .checks import check_extension
 from .events import EventListeners
-from .link import _AmiProtocol, _Manager
+from .link import AmiLink
 from .originate import OriginateResult, originate_fields, originate_result
 from .state import ExtensionState, StateCache
 
@@ -63,14 +62,16 @@ class AmiClient:
         encode_message({"Username": settings.username, "Secret": settings.secret})
         self.settings = settings
         self._log = logger or logging.getLogger("agi_server.ami")  # the name from before the split
-        self._manager = _Manager(self, self._log)
-        self._protocol: _AmiProtocol | None = None
+        self._action_ids = action_ids()
+        self._protocol: AmiLink | None = None
         self._logged_in = False
         self._ready = asyncio.Event()
-        self._supervisor: asyncio.Task | None = None
+        self._supervisor: asyncio.Task[None] | None = None
         self._listeners = EventListeners(self._log)
         self.state = StateCache()
         self.ami_version: str | None = None  # "Asterisk Call Manager/<this>" greeting
+        # Why the last connection attempt failed, in one line; None once logged in.
+        self.last_error: str | None = None
 
     # --- life cycle ---------------------------------------------------------------
 
@@ -111,25 +112,18 @@ class AmiClient:
             try:
                 protocol = await self._open_session()
             except _LoginRefused as exc:
-                self._log.error(
-                    "AMI login as %r on %s:%s refused (%s): check ami.username and "
-                    "ami.secret in the config and manager.conf; retrying in %.1fs",
-                    settings.username,
-                    settings.host,
-                    settings.port,
-                    exc,
-                    delay,
+                self.last_error = (
+                    f"AMI login as {settings.username!r} on {settings.host}:{settings.port} refused ({exc}): "
+                    "check ami.username and ami.secret in the config and manager.conf"
                 )
+                self._log.error("%s; retrying in %.1fs", self.last_error, delay)
             except (OSError, TimeoutError, AmiError, ProtocolError) as exc:
-                self._log.warning(
-                    "AMI %s:%s not available (%s); retrying in %.1fs",
-                    settings.host,
-                    settings.port,
-                    str(exc) or type(exc).__name__,
-                    delay,
-                )
-            except Exception:
+                self.last_error = f"not available ({str(exc) or type(exc).__name__})"
+                self._log.warning("AMI %s:%s %s; retrying in %.1fs", settings.host, settings.port,
+                                  self.last_error, delay)
+            except Exception as exc:
                 # The supervisor must outlive any bug in one attempt.
+                self.last_error = f"connection attempt failed ({type(exc).__name__}: {exc})"
                 self._log.exception("AMI connection attempt failed; retrying in %.1fs", delay)
             else:
                 delay = settings.backoff_initial
@@ -147,17 +141,19 @@ class AmiClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, settings.backoff_max)
 
-    async def _open_session(self) -> _AmiProtocol:
+    async def _open_session(self) -> AmiLink:
         settings = self.settings
         loop = asyncio.get_running_loop()
-        protocol: _AmiProtocol | None = None
+        protocol: AmiLink | None = None
         opened = False
         try:
             async with asyncio.timeout(settings.connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: _AmiProtocol(self._manager), settings.host, settings.port
+                    lambda: AmiLink(self._dispatch, self._link_lost, self._log, self._action_ids),
+                    settings.host,
+                    settings.port,
                 )
-                self._protocol = self._manager.protocol = protocol
+                self._protocol = protocol
                 self.ami_version = await protocol.greeting
             login = {
                 "Action": "Login",
@@ -173,6 +169,7 @@ class AmiClient:
             if protocol.closed:
                 raise AmiUnavailable("AMI closed the connection right after login")
             self._logged_in = opened = True
+            self.last_error = None
             self._ready.set()
             self._log.info("AMI logged in to %s:%s as %r", settings.host, settings.port, settings.username)
             return protocol
@@ -180,27 +177,24 @@ class AmiClient:
             if not opened and protocol is not None:
                 protocol.abort()
 
-    async def _refresh_state(self, protocol: _AmiProtocol) -> None:
+    async def _refresh_state(self, protocol: AmiLink) -> None:
         """Fill the state cache; a failing list is logged, not fatal."""
         timeout = self.settings.action_timeout
-        lists = {}
+        lists: dict[str, list[AmiMessage] | None] = {}
         for action, item_event in (
             ("ExtensionStateList", "ExtensionStatus"),
             ("DeviceStateList", "DeviceStateChange"),
         ):
-            # No as_list=True here: with it panoramisk waits for a list even
-            # after an error reply, until the timeout.
             try:
                 reply = await self._request(protocol, {"Action": action}, timeout)
             except (AmiTimeout, AmiActionFailed) as exc:
                 self._log.warning("AMI %s failed (%s); state cache incomplete", action, exc)
                 lists[action] = None
             else:
-                replies = reply if isinstance(reply, list) else [reply]
-                lists[action] = [m for m in replies if m.get("Event") == item_event]
+                lists[action] = [m for m in messages_of(reply) if m.get("Event") == item_event]
         self.state.load(lists["ExtensionStateList"], lists["DeviceStateList"])
 
-    async def _keep_alive(self, protocol: _AmiProtocol) -> None:
+    async def _keep_alive(self, protocol: AmiLink) -> None:
         """Ping every ``ping_interval``; return when the link is gone."""
         settings = self.settings
         while True:
@@ -224,7 +218,7 @@ class AmiClient:
             except AmiActionFailed:
                 pass  # an error reply is still a reply: the link is alive
 
-    def _link_lost(self, protocol: _AmiProtocol | None) -> None:
+    def _link_lost(self, protocol: AmiLink | None) -> None:
         if protocol is not None and protocol is not self._protocol:
             return  # a late notice from a link already replaced
         self._logged_in = False
@@ -235,34 +229,31 @@ class AmiClient:
 
     async def _request(
         self,
-        protocol: _AmiProtocol,
+        protocol: AmiLink,
         fields: Mapping[str, Any],
         timeout: float,
-    ) -> Message | list[Message]:
+    ) -> Reply:
         name = str(fields.get("Action", "?"))
         if protocol.closed:
             raise AmiUnavailable("no AMI connection")
-        action = Action(dict(fields))
-        if name.lower() == "originate" and "async" not in action:
-            # panoramisk reads this header to know whether an event follows.
-            action["Async"] = "false"
-        future = protocol.send(action)
+        action_id, future = protocol.send(fields)
         try:
             async with asyncio.timeout(timeout):
                 reply = await future
         except TimeoutError:
-            protocol.forget(action)
+            protocol.forget(action_id)
             raise AmiTimeout(f"{name}: no reply from Asterisk within {timeout:g}s") from None
-        first = reply[0] if isinstance(reply, list) else reply
-        if first.get("Response") and not first.success:
-            raise AmiActionFailed(name, first.get("Message") or first.get("Response"))
+        first = response_of(reply)
+        response = first.get("Response")
+        if response and not succeeded(first):
+            raise AmiActionFailed(name, first.get("Message") or response)
         return reply
 
     async def action(
         self,
         fields: Mapping[str, Any],
         timeout: float | None = None,
-    ) -> Message | list[Message]:
+    ) -> Reply:
         """Send one action and await its reply (a list for event-list
         actions). Raises UnsafeValue, AmiUnavailable, AmiTimeout or
         AmiActionFailed; never re-sends."""
@@ -316,6 +307,11 @@ class AmiClient:
         """Cached state; None when unknown or while AMI is down."""
         return self.state.extension(exten, context)
 
+    def operator_state(self, exten: str, hints_context: str) -> ExtensionState | None:
+        """An operator's state: the hint in the PBX's hints context, else
+        wherever AMI saw one; None when unknown or while AMI is down."""
+        return self.state.extension(exten, hints_context) or self.state.extension(exten)
+
     def device_state(self, device: str) -> str | None:
         return self.state.device(device)
 
@@ -325,8 +321,7 @@ class AmiClient:
     async def channels(self) -> list[ChannelInfo]:
         """A ``CoreShowChannels`` snapshot."""
         reply = await self.action({"Action": "CoreShowChannels"})
-        replies = reply if isinstance(reply, list) else [reply]
-        return [ChannelInfo.from_fields(m) for m in replies if m.get("Event") == "CoreShowChannel"]
+        return [ChannelInfo.from_fields(m) for m in messages_of(reply) if m.get("Event") == "CoreShowChannel"]
 
     async def find_call_channel(self, exten: str) -> CallChannel | None:
         """The bridged call of ``exten`` now (see ``locate_call``), or None."""
@@ -354,12 +349,12 @@ class AmiClient:
 
     # --- events ---------------------------------------------------------------
 
-    def on_event(self, pattern: str, callback: Callable[[Message], Any]) -> Callable[[], None]:
+    def on_event(self, pattern: str, callback: Callable[[AmiMessage], Any]) -> Callable[[], None]:
         """Call ``callback(event)`` for events whose name matches the glob
         ``pattern`` (case-insensitive); coroutine callbacks run as tasks.
         Returns a function that unsubscribes."""
         return self._listeners.subscribe(pattern, callback)
 
-    def _dispatch(self, event: Message) -> None:
+    def _dispatch(self, event: AmiMessage) -> None:
         self.state.apply_event(event)
         self._listeners.dispatch(event)

@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from panoramisk.message import Message
+from agi_server.protocol.ami import AmiMessage
 
 
 @dataclass(frozen=True)
 class _Subscription:
     pattern: str
-    regex: re.Pattern
-    callback: Callable[[Message], Any]
+    regex: re.Pattern[str]
+    callback: Callable[[AmiMessage], Any]
 
 
 class EventListeners:
@@ -33,9 +33,9 @@ class EventListeners:
     def __init__(self, log: logging.Logger):
         self._log = log
         self._subscriptions: list[_Subscription] = []
-        self._callback_tasks: set[asyncio.Task] = set()
+        self._callback_tasks: set[asyncio.Future[Any]] = set()
 
-    def subscribe(self, pattern: str, callback: Callable[[Message], Any]) -> Callable[[], None]:
+    def subscribe(self, pattern: str, callback: Callable[[AmiMessage], Any]) -> Callable[[], None]:
         """See ``AmiClient.on_event``; returns a function that unsubscribes."""
         regex = re.compile(fnmatch.translate(pattern), re.IGNORECASE)
         subscription = _Subscription(pattern, regex, callback)
@@ -47,7 +47,7 @@ class EventListeners:
 
         return unsubscribe
 
-    def dispatch(self, event: Message) -> None:
+    def dispatch(self, event: AmiMessage) -> None:
         name = event.get("Event") or ""
         for subscription in tuple(self._subscriptions):
             if not subscription.regex.match(name):
@@ -70,7 +70,7 @@ class EventListeners:
         if self._callback_tasks:
             await asyncio.wait(list(self._callback_tasks))
 
-    def _callback_done(self, task: asyncio.Task) -> None:
+    def _callback_done(self, task: asyncio.Future[Any]) -> None:
         self._callback_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._log.error("AMI event listener failed", exc_info=task.exception())

@@ -9,11 +9,12 @@ for an async Originate) into an ``OriginateResult``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from agi_server.errors import LocalProtocolError, UnsafeValue
+from agi_server.protocol.ami import Headers
 
 from .checks import (
     _check_application,
@@ -82,16 +83,16 @@ def originate_fields(
     if not timeout_s > 0:
         raise LocalProtocolError(f"originate timeout must be positive, got {timeout_s!r}")
     fields["Timeout"] = str(int(timeout_s * 1000))
-    # Always explicit: panoramisk decides whether to wait for the event
-    # by reading this header.
+    # Always explicit: the reply of an async Originate is the Response plus
+    # its OriginateResponse event, and the reply matcher reads this header.
     fields["Async"] = "true" if async_ else "false"
     return fields
 
 
-def originate_result(reply: Mapping[str, Any] | list[Mapping[str, Any]]) -> OriginateResult:
+def originate_result(reply: Headers | Sequence[Headers]) -> OriginateResult:
     """The outcome in an Originate reply: the ``OriginateResponse`` event's,
     or "queued" when there is none (a synchronous Originate)."""
-    replies = reply if isinstance(reply, list) else [reply]
+    replies = reply if isinstance(reply, Sequence) else [reply]
     event = next((m for m in replies if m.get("Event") == "OriginateResponse"), None)
     if event is None:
         return OriginateResult(True, None, "queued", None, None)

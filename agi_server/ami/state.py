@@ -8,8 +8,10 @@ the device states, filled at login and updated by events, so features ask
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from ..protocol.ami import Headers
 
 # ExtensionStatus codes (Asterisk's pbx.c) and the text it gives them.
 EXTENSION_STATUS_TEXT = {
@@ -46,7 +48,7 @@ class ExtensionState:
         return self.status == 0
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, str]) -> ExtensionState:
+    def from_fields(cls, fields: Headers) -> ExtensionState:
         status = _int(fields.get("Status"), -1)
         return cls(
             exten=fields.get("Exten") or "",
@@ -71,8 +73,8 @@ class StateCache:
 
     def load(
         self,
-        extensions: Iterable[Mapping[str, str]] | None,
-        devices: Iterable[Mapping[str, str]] | None,
+        extensions: Iterable[Headers] | None,
+        devices: Iterable[Headers] | None,
     ) -> None:
         """Replace the contents from list-action items; None (the list
         failed) leaves that part empty: unknown, not last session's data."""
@@ -82,12 +84,12 @@ class StateCache:
         self._devices = {item.get("Device") or "": item.get("State") or "" for item in devices or ()}
         self.fresh = True
 
-    def apply_event(self, event: Mapping[str, str]) -> None:
+    def apply_event(self, event: Headers) -> None:
         name = (event.get("Event") or "").lower()
         if name == "extensionstatus":
             self._put_extension(ExtensionState.from_fields(event))
-        elif name == "devicestatechange" and event.get("Device"):
-            self._devices[event["Device"]] = event.get("State") or ""
+        elif name == "devicestatechange" and (device := event.get("Device")):
+            self._devices[device] = event.get("State") or ""
 
     def _put_extension(self, state: ExtensionState) -> None:
         if state.exten:

@@ -35,7 +35,7 @@ _NUMBER_FORMATTING = frozenset(" -().")
 _NAME = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
 
 
-def check_prompt_name(name: str) -> str:
+def check_prompt_name(name: object) -> str:
     if not isinstance(name, str) or len(name) > 200 or not _NAME.fullmatch(name):
         raise SettingsInvalid(
             f"prompt name {name!r} is not a sound name: use letters, digits, '-', '_' "
@@ -127,9 +127,8 @@ def _parse_catalog(data: object, where: str) -> Catalog:
             at = f"{where}: modules.{module}[{index}]"
             if not isinstance(entry, dict) or not isinstance(entry.get("text"), dict):
                 raise CatalogError(f"{at}: expected 'name' and a 'text' per language")
-            name = entry.get("name")
             try:
-                check_prompt_name(name)
+                name = check_prompt_name(entry.get("name"))
             except SettingsInvalid as exc:
                 raise CatalogError(f"{at}: {exc}") from None
             if name in seen:

@@ -13,7 +13,7 @@ import importlib.util
 import shutil
 import wave
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from agi_server.audio.errors import EngineUnavailable, MissingProgram, SynthesisFailed
 from agi_server.audio.programs import find_program, run_program, stderr_tail
@@ -31,8 +31,8 @@ LANGUAGE_NAMES = {"fa": "Persian", "ar": "Arabic", "ku": "Kurdish", "az": "Azerb
 class Engine(Protocol):
     name: str
 
-    def check(self, language: str) -> None:
-        """Raise unless this engine can speak ``language`` here and now."""
+    def check(self, language: str) -> str:
+        """``language`` when this engine can speak it here and now; else an error."""
 
     def identity(self) -> dict[str, object]:
         """What decides how the voice sounds (part of the rebuild hash)."""
@@ -57,13 +57,14 @@ class EspeakEngine:
         # so a text starting with "-" cannot be taken for an option.
         return [find_program("espeak-ng"), "-v", self._voice(language), "-s", str(rate), "-b", "1"]
 
-    def check(self, language: str) -> None:
+    def check(self, language: str) -> str:
         result = run_program([*self._base_args(language), "-q", "--stdin"], stdin=b"", timeout=30)
         if result.returncode != 0:
             raise EngineUnavailable(
                 f"espeak-ng has no voice {self._voice(language)!r} ({stderr_tail(result)}); "
                 "list the voices with: espeak-ng --voices"
             )
+        return language
 
     def identity(self) -> dict[str, object]:
         return {"engine": self.name, "voice": self.voice, "speed": self.speed}
@@ -86,7 +87,7 @@ class GttsEngine:
         self.tld = voice or "com"  # gTTS's "voice" is the accent: com, co.uk, ...
         self.speed = speed
 
-    def check(self, language: str) -> None:
+    def check(self, language: str) -> str:
         if importlib.util.find_spec("gtts") is None:
             raise MissingProgram("gTTS", "pip install gTTS")
         from gtts.lang import tts_langs  # a bundled table: no network needed
@@ -96,11 +97,13 @@ class GttsEngine:
             raise EngineUnavailable(
                 f"gTTS has no {label} ({language}) voice; use --engine espeak-ng or piper"
             )
+        return language
 
     def identity(self) -> dict[str, object]:
         return {"engine": self.name, "voice": self.tld, "speed": self.speed}
 
     def synthesize(self, text: str, language: str, workdir: Path) -> Path:
+        # An online engine few sites use: its library (and requests) loaded only when chosen.
         from gtts import gTTS, gTTSError
 
         out = workdir / "gtts.mp3"
@@ -126,9 +129,9 @@ class PiperEngine:
         self.model = Path(model) if model else None
         self.speaker = int(voice) if voice and voice.isdigit() else None
         self.speed = speed
-        self._loaded = None  # the python package's voice, loaded once per build
+        self._loaded: Any = None  # the python package's voice (piper.PiperVoice), loaded once per build
 
-    def check(self, language: str) -> None:
+    def check(self, language: str) -> str:
         if self.model is None:
             raise EngineUnavailable(
                 "the piper engine needs a voice model file (.onnx); set piper_model"
@@ -137,6 +140,7 @@ class PiperEngine:
             raise EngineUnavailable(f"piper voice model {self.model} does not exist")
         if importlib.util.find_spec("piper") is None and shutil.which("piper") is None:
             raise MissingProgram("piper", "pip install piper-tts")
+        return language
 
     def identity(self) -> dict[str, object]:
         stat = self.model.stat() if self.model and self.model.is_file() else None
@@ -155,6 +159,7 @@ class PiperEngine:
         return out
 
     def _synthesize_in_process(self, text: str, out: Path) -> None:
+        # Optional (pip install piper-tts): imported only when piper is the engine.
         from piper import PiperVoice, SynthesisConfig
 
         if self._loaded is None:

@@ -62,8 +62,10 @@ FORMATS = {
 }
 
 
-def check_formats(formats: Iterable[str]) -> None:
-    """Stop early when a format is unknown or this ffmpeg cannot write it."""
+def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
+    """``formats`` when each is known and this ffmpeg can write it; stops
+    the build early otherwise."""
+    formats = tuple(formats)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise SettingsInvalid(
@@ -71,7 +73,7 @@ def check_formats(formats: Iterable[str]) -> None:
         )
     needed = {FORMATS[f].encoder: f for f in formats if FORMATS[f].encoder}
     if not needed:
-        return
+        return formats
     result = run_program([find_program("ffmpeg"), "-hide_banner", "-encoders"], timeout=30)
     # Lines look like " A....D libgsm    libgsm GSM (codec gsm)": the 2nd word is the name.
     listed = {
@@ -83,6 +85,7 @@ def check_formats(formats: Iterable[str]) -> None:
                 f"this ffmpeg cannot write {fmt}: it was built without {encoder}. Drop {fmt} from "
                 "the formats, or install Debian's ffmpeg (apt-get install ffmpeg), which has it"
             )
+    return formats
 
 
 def decode(source: Path) -> AudioSegment:

@@ -12,24 +12,31 @@ from __future__ import annotations
 import os
 
 from .. import chanvars
+from ..ami import AmiClient
 from ..destinations import Destination
-from ..routing import Call, Outcome, Route, Services
+from ..routing import Call, Outcome, Route
+from ..store import Store
 
 
-async def health_status(services: Services) -> str:
-    redis_up = services.store is not None and await services.store.ping()
-    ami = services.ami
-    if ami is None:
-        ami_state = "off"
-    else:
-        ami_state = "up" if ami.connected else "down"
-    overall = "OK" if redis_up and ami_state != "down" else "DEGRADED"
-    return f"{overall} redis={'up' if redis_up else 'down'} ami={ami_state} pid={os.getpid()}"
+class Health:
+    """Sets ``AGISRV_HEALTH`` to ``OK redis=up ami=up pid=...`` (or ``DEGRADED ...``)."""
+
+    def __init__(self, store: Store | None, ami: AmiClient | None) -> None:
+        self.store = store
+        self.ami = ami
+
+    async def status(self) -> str:
+        redis_up = self.store is not None and await self.store.ping()
+        if self.ami is None:
+            ami = "off"
+        else:
+            ami = "up" if self.ami.connected else "down"
+        overall = "OK" if redis_up and ami != "down" else "DEGRADED"
+        return f"{overall} redis={'up' if redis_up else 'down'} ami={ami} pid={os.getpid()}"
+
+    async def __call__(self, call: Call) -> Outcome:
+        return Outcome(Destination("hangup"), "health", {chanvars.HEALTH: await self.status()})
 
 
-def route(services: Services) -> Route:
-    async def handle(call: Call) -> Outcome:
-        status = await health_status(call.services)
-        return Outcome(Destination("hangup"), "health", {chanvars.HEALTH: status})
-
-    return Route("health", handle, failure=None)
+def health_route(store: Store | None, ami: AmiClient | None) -> Route:
+    return Route("health", Health(store, ami), failure=None)

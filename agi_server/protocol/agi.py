@@ -1,8 +1,8 @@
 """FastAGI protocol, sans-IO (the server's side of the socket).
 
 Feed the bytes Asterisk sends to :meth:`AgiConnection.receive_data`, take
-events out with :meth:`AgiConnection.next_event`, and turn commands into
-bytes with :func:`encode_command`. Nothing here touches a socket, so every
+events out with :meth:`AgiConnection.next_event` (``agi_events.py``), and
+turn commands into bytes with :func:`encode_command` (``agi_commands.py``). Nothing here touches a socket, so every
 rule can be tested on raw bytes (``tests/test_agi_protocol.py``).
 
 What Asterisk 22 sends, as recorded in ``testing/transcripts/agi``:
@@ -18,89 +18,38 @@ What Asterisk 22 sends, as recorded in ``testing/transcripts/agi``:
 
 from __future__ import annotations
 
+import enum
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..errors import LimitExceeded, LocalProtocolError, ProtocolError
+from ..errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
+from .agi_commands import MAX_COMMAND_BYTES, check_arg, encode_command, parse_command_line, quote_arg
+from .agi_events import NEED_DATA, EndOfStream, Event, Hangup, Header, NeedData, Reply
 
-# Asterisk's own command buffer (AGI_BUF_LEN) is 2048 bytes; a longer
-# command would be cut there and misread, so it is refused before sending.
-MAX_COMMAND_BYTES = 2047
+__all__ = [
+    "DEFAULT_MAX_HEADER_BYTES",
+    "DEFAULT_MAX_HEADER_LINES",
+    "DEFAULT_MAX_LINE_BYTES",
+    "MAX_COMMAND_BYTES",
+    "NEED_DATA",
+    "AgiConnection",
+    "EndOfStream",
+    "Event",
+    "Hangup",
+    "Header",
+    "Reply",
+    "State",
+    "check_arg",
+    "encode_command",
+    "parse_command_line",
+    "quote_arg",
+]
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_MAX_HEADER_LINES = 200
 DEFAULT_MAX_LINE_BYTES = 8 * 1024
 # A 520 usage text is a few lines; a peer that never ends one is cut off.
 MAX_USAGE_LINES = 200
-
-
-class _NeedData:
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA = _NeedData()
-
-
-# --- events ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Header:
-    """The complete header block, keys in the order Asterisk sent them."""
-
-    env: Mapping[str, str]
-
-    @property
-    def args(self) -> tuple[str, ...]:
-        """``agi_arg_1..N`` in order."""
-        out = []
-        n = 1
-        while f"agi_arg_{n}" in self.env:
-            out.append(self.env[f"agi_arg_{n}"])
-            n += 1
-        return tuple(out)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One reply to one command.
-
-    ``result`` is the text after ``result=`` (``"1"``, ``"-1"``,
-    ``"09121234567"``, ``""`` for ``result= (timeout)``); ``data`` is the
-    text in parentheses or None; ``extra`` holds ``key=value`` pairs such as
-    ``endpos``; ``text`` is the rest of a non-200 line; ``usage`` the body
-    of a 520 block.
-    """
-
-    code: int
-    result: str | None = None
-    data: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
-    text: str = ""
-    usage: str = ""
-
-    @property
-    def result_int(self) -> int | None:
-        try:
-            return int(self.result) if self.result is not None else None
-        except ValueError:
-            return None
-
-
-@dataclass(frozen=True)
-class Hangup:
-    """Asterisk's unprompted ``HANGUP`` line: the caller has gone."""
-
-
-@dataclass(frozen=True)
-class EndOfStream:
-    """The peer closed its side."""
-
-
-Event = Header | Reply | Hangup | EndOfStream
 
 
 # The replies most commands get, parsed once: the same Reply the regexes
@@ -121,22 +70,58 @@ _REPLY_200 = re.compile(
 )
 _STATUS_LINE = re.compile(r"(?P<code>[1-5]\d\d)(?P<sep>[ -])(?P<text>.*)", re.DOTALL)
 
-_HEADER, _COMMANDS, _CLOSED = "HEADER", "COMMANDS", "CLOSED"
-
 # A whole header line, as _header_line reads it: key, ":", at most one
 # space dropped, the rest is the value.
 _HEADER_LINES = re.compile(r"^(agi_[a-z0-9_]{1,64}): ?(.*)$", re.MULTILINE)
 
 
+class State(enum.Enum):
+    """Where one FastAGI connection is, seen from the server."""
+
+    HEADER = "header"  # reading the header block
+    IDLE = "idle"  # header done, no command waiting for its reply
+    AWAITING_REPLY = "awaiting reply"  # a command sent, its reply not in yet
+    READING_USAGE = "reading usage"  # inside a multi-line "520-" reply
+    CLOSED = "closed"  # the peer ended the stream
+    ERROR = "error"  # the peer broke the protocol; sticky
+
+
+class _Step(enum.Enum):
+    """What moves a connection from one state to the next."""
+
+    HEADER_DONE = "header done"
+    COMMAND_SENT = "command sent"
+    USAGE_STARTED = "usage started"
+    REPLY_DONE = "reply done"
+    END_OF_STREAM = "end of stream"
+
+
+# The whole protocol, as h11 writes its own: (state, step) -> next state.
+# A step not listed is a bug on our side (LocalProtocolError); a remote
+# error moves any state to ERROR, which never ends.
+_TRANSITIONS: dict[tuple[State, _Step], State] = {
+    (State.HEADER, _Step.HEADER_DONE): State.IDLE,
+    (State.IDLE, _Step.COMMAND_SENT): State.AWAITING_REPLY,
+    (State.AWAITING_REPLY, _Step.USAGE_STARTED): State.READING_USAGE,
+    (State.AWAITING_REPLY, _Step.REPLY_DONE): State.IDLE,
+    (State.READING_USAGE, _Step.REPLY_DONE): State.IDLE,
+    **{(state, _Step.END_OF_STREAM): State.CLOSED
+       for state in (State.HEADER, State.IDLE, State.AWAITING_REPLY, State.READING_USAGE)},
+}
+
 
 class AgiConnection:
-    """State machine for one FastAGI connection, seen from the server.
+    """The FastAGI protocol for one connection, seen from the server.
 
-    States: ``HEADER`` (reading the header block) -> ``COMMANDS`` (one reply
-    expected per command sent) -> ``CLOSED``. Limits protect against a peer
-    that never finishes: a header over ``max_header_bytes`` or
-    ``max_header_lines``, or any line over ``max_line_bytes``, raises
-    :class:`LimitExceeded` straight from ``receive_data`` / ``next_event``.
+    One explicit :class:`State`, changed only by :meth:`_step` along
+    ``_TRANSITIONS``: ``HEADER`` -> ``IDLE`` <-> ``AWAITING_REPLY``
+    (``READING_USAGE`` inside a ``520`` block) -> ``CLOSED`` at the end of
+    the stream. When the peer breaks the protocol the connection goes to
+    ``ERROR`` and every later ``receive_data`` / ``next_event`` raises the
+    same :class:`RemoteProtocolError`: nothing after a bad line is ever
+    taken for a reply. Limits protect against a peer that never finishes: a
+    header over ``max_header_bytes`` or ``max_header_lines``, or any line
+    over ``max_line_bytes``, raises :class:`LimitExceeded` (a remote error).
     """
 
     def __init__(
@@ -149,28 +134,41 @@ class AgiConnection:
         self.max_header_bytes = max_header_bytes
         self.max_header_lines = max_header_lines
         self.max_line_bytes = max_line_bytes
-        self.state = _HEADER
-        self.hung_up = False
+        self.state = State.HEADER
+        self.hung_up = False  # a fact about the channel, not a protocol state
+        self._error: RemoteProtocolError | None = None
         self._buf = bytearray()
         self._scan_from = 0
-        self._eof = False
+        self._eof = False  # the input side is closed; the buffer may still hold lines
         self._header_lines: list[tuple[str, str]] = []
         self._header_keys: set[str] = set()
         self._header_bytes = 0
-        self._usage: list[str] | None = None
-        self._awaiting = 0  # commands sent whose reply has not come yet
+        self._usage: list[str] = []  # the lines of a 520 block (READING_USAGE)
+
+    def _step(self, step: _Step) -> None:
+        try:
+            self.state = _TRANSITIONS[(self.state, step)]
+        except KeyError:
+            raise LocalProtocolError(f"cannot take step {step.value!r} in state {self.state.value!r}") from None
+
+    def _fail(self, exc: RemoteProtocolError) -> RemoteProtocolError:
+        self.state = State.ERROR
+        self._error = exc
+        return exc
 
     # -- input --------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
         if self._eof:
             raise LocalProtocolError("data received after end of stream")
         self._buf += data
         # A header that cannot fit the limit is refused as soon as it is
         # seen, not when (if ever) its blank line arrives.
-        if self.state == _HEADER and self._header_bytes + len(self._buf) > self.max_header_bytes:
+        if self.state is State.HEADER and self._header_bytes + len(self._buf) > self.max_header_bytes:
             if b"\n\n" not in self._buf and b"\n\r\n" not in self._buf:
-                raise LimitExceeded(f"header larger than {self.max_header_bytes} bytes")
+                raise self._fail(LimitExceeded(f"header larger than {self.max_header_bytes} bytes"))
 
     def receive_eof(self) -> None:
         self._eof = True
@@ -179,33 +177,41 @@ class AgiConnection:
 
     def send(self, verb: str, *args: str | int, quote: tuple[int, ...] = ()) -> bytes:
         """Encode a command and note that a reply is due."""
-        if self.state != _COMMANDS:
-            raise LocalProtocolError(f"cannot send a command in state {self.state}")
-        if self._awaiting:
-            raise LocalProtocolError("previous command has no reply yet")
+        if self.state is not State.IDLE:
+            if self.state is State.AWAITING_REPLY or self.state is State.READING_USAGE:
+                raise LocalProtocolError("previous command has no reply yet")
+            raise LocalProtocolError(f"cannot send a command in state {self.state.value!r}")
         data = encode_command(verb, *args, quote=quote)
-        self._awaiting = 1
+        self._step(_Step.COMMAND_SENT)
         return data
 
     # -- events ---------------------------------------------------------
 
-    def next_event(self) -> Event | _NeedData:
-        if self.state == _COMMANDS:
-            if self._awaiting and self._usage is None:
-                # Fast path: the reply most commands get, taken whole.
-                buf = self._buf
-                idx = buf.find(b"\n")
-                if idx > 0:
-                    reply = _COMMON_REPLY_LINES.get(bytes(buf[:idx]))
-                    if reply is not None:
-                        del buf[: idx + 1]
-                        self._scan_from = 0
-                        self._awaiting = 0
-                        return reply
-                elif idx < 0 and not self._eof and len(buf) <= self.max_line_bytes:
-                    self._scan_from = len(buf)
-                    return NEED_DATA  # what the line reader would say, without its work
-        elif self.state == _HEADER:
+    def next_event(self) -> Event | NeedData:
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next_event()
+        except RemoteProtocolError as exc:
+            raise self._fail(exc) from None
+
+    def _next_event(self) -> Event | NeedData:
+        state = self.state
+        if state is State.AWAITING_REPLY:
+            # Fast path: the reply most commands get, taken whole.
+            buf = self._buf
+            idx = buf.find(b"\n")
+            if idx > 0:
+                reply = _COMMON_REPLY_LINES.get(bytes(buf[:idx]))
+                if reply is not None:
+                    del buf[: idx + 1]
+                    self._scan_from = 0
+                    self.state = State.IDLE  # = _step(REPLY_DONE), on the hot path
+                    return reply
+            elif idx < 0 and not self._eof and len(buf) <= self.max_line_bytes:
+                self._scan_from = len(buf)
+                return NEED_DATA  # what the line reader would say, without its work
+        elif state is State.HEADER:
             header = self._header_block()
             if header is not None:
                 return header
@@ -213,7 +219,8 @@ class AgiConnection:
             line = self._next_line()
             if line is None:
                 if self._eof:
-                    self.state = _CLOSED
+                    if self.state is not State.CLOSED:
+                        self._step(_Step.END_OF_STREAM)
                     return EndOfStream()
                 return NEED_DATA
             event = self._handle_line(line)
@@ -234,27 +241,33 @@ class AgiConnection:
         self._scan_from = 0
         if raw.endswith(b"\r"):
             raw = raw[:-1]
-        if self.state == _HEADER:
+        if self.state is State.HEADER:
             self._header_bytes += idx + 1
             if self._header_bytes > self.max_header_bytes:
                 raise LimitExceeded(f"header larger than {self.max_header_bytes} bytes")
         return raw.decode("utf-8", errors="replace")
 
     def _handle_line(self, line: str) -> Event | None:
-        if self.state == _HEADER:
+        state = self.state
+        if state is State.HEADER:
             return self._header_line(line)
-        if self.state == _CLOSED:
-            raise ProtocolError("data after the connection closed")
-        if self._usage is not None:
+        if state is State.READING_USAGE:
             return self._usage_line(line)
+        if state is State.CLOSED:
+            raise RemoteProtocolError("data after the connection closed")
         if line == "HANGUP":
             self.hung_up = True
             return Hangup()
-        if not self._awaiting:
+        if state is State.IDLE:
             # Asterisk never speaks unprompted except HANGUP; anything else
             # (e.g. lines smuggled in through a caller name) is refused.
-            raise ProtocolError(f"unsolicited line: {line[:80]!r}")
+            raise RemoteProtocolError(f"unsolicited line: {line[:80]!r}")
         return self._reply_line(line)
+
+    def _header_done(self, env: dict[str, str]) -> Header:
+        self._header_lines, self._header_keys = [], set()  # the Header has it all now
+        self._step(_Step.HEADER_DONE)
+        return Header(MappingProxyType(env))
 
     def _header_block(self) -> Header | None:
         """Fast path: the rest of the header is in the buffer, so take it in
@@ -291,32 +304,27 @@ class AgiConnection:
         self._scan_from = 0
         self._header_bytes += end + 2
         self._header_lines += parsed
-        env = dict(self._header_lines)
-        self._header_lines, self._header_keys = [], set()  # the Header has it all now
-        self.state = _COMMANDS
-        return Header(MappingProxyType(env))
+        return self._header_done(dict(self._header_lines))
 
     def _header_line(self, line: str) -> Header | None:
         if line == "":
             if not self._header_lines:
-                raise ProtocolError("empty header")
+                raise RemoteProtocolError("empty header")
             env = dict(self._header_lines)
             if "agi_network_script" not in env and "agi_request" not in env:
-                raise ProtocolError("header has no agi_network_script or agi_request")
-            self._header_lines, self._header_keys = [], set()  # the Header has it all now
-            self.state = _COMMANDS
-            return Header(MappingProxyType(env))
+                raise RemoteProtocolError("header has no agi_network_script or agi_request")
+            return self._header_done(env)
         if len(self._header_lines) >= self.max_header_lines:
             raise LimitExceeded(f"header has more than {self.max_header_lines} lines")
         key, sep, value = line.partition(":")
         if not sep or not _HEADER_KEY.fullmatch(key):
-            raise ProtocolError(f"bad header line: {line[:80]!r}")
+            raise RemoteProtocolError(f"bad header line: {line[:80]!r}")
         if value.startswith(" "):
             value = value[1:]
         if key in self._header_keys:
             # A caller name carrying "\nagi_network_script: ..." would
             # otherwise choose the route.
-            raise ProtocolError(f"duplicate header key {key}")
+            raise RemoteProtocolError(f"duplicate header key {key}")
         self._header_lines.append((key, value))
         self._header_keys.add(key)
         return None
@@ -324,120 +332,41 @@ class AgiConnection:
     def _reply_line(self, line: str) -> Reply | None:
         common = _COMMON_REPLIES.get(line)
         if common is not None:
-            self._awaiting = 0
+            self._step(_Step.REPLY_DONE)
             return common
         m = _STATUS_LINE.fullmatch(line)
         if m is None:
-            raise ProtocolError(f"bad reply line: {line[:80]!r}")
+            raise RemoteProtocolError(f"bad reply line: {line[:80]!r}")
         code = int(m["code"])
         if m["sep"] == "-":
             if code != 520:
-                raise ProtocolError(f"unexpected multi-line reply {code}")
+                raise RemoteProtocolError(f"unexpected multi-line reply {code}")
             self._usage = [m["text"]]
+            self._step(_Step.USAGE_STARTED)
             return None
         if code == 100:  # "100 result=0 Trying..." precedes the real reply
             return None
-        self._awaiting = 0
         if code == 200:
             m200 = _REPLY_200.fullmatch(line)
             if m200 is None:
-                raise ProtocolError(f"bad 200 reply: {line[:80]!r}")
+                raise RemoteProtocolError(f"bad 200 reply: {line[:80]!r}")
             extra = dict(
                 item.split("=", 1) for item in m200["extra"].split() if "=" in item
             )
+            self._step(_Step.REPLY_DONE)
             return Reply(200, result=m200["result"], data=m200["data"], extra=extra)
         if code == 511:
             self.hung_up = True
+        self._step(_Step.REPLY_DONE)
         return Reply(code, text=m["text"])
 
     def _usage_line(self, line: str) -> Reply | None:
-        assert self._usage is not None
         if line.startswith("520 "):
             usage = "\n".join([*self._usage, line[4:]])
-            self._usage = None
-            self._awaiting = 0
+            self._usage = []
+            self._step(_Step.REPLY_DONE)
             return Reply(520, text="Invalid command syntax", usage=usage)
         if len(self._usage) >= MAX_USAGE_LINES:
             raise LimitExceeded("520 usage block never ends")
         self._usage.append(line)
         return None
-
-
-# --- encoder ---------------------------------------------------------------
-
-_VERB = re.compile(r"[A-Z]+(?: [A-Z]+)*")
-_BARE = re.compile(r"[A-Za-z0-9_.:/()*#+@-]+")
-_FORBIDDEN = ("\r", "\n", "\x00")
-
-
-def quote_arg(value: str) -> str:
-    """Quote one argument the way res_agi's parser reads it back."""
-    check_arg(value)
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def check_arg(value: str) -> None:
-    for ch in _FORBIDDEN:
-        if ch in value:
-            raise LocalProtocolError(f"argument contains {ch!r}: {value[:40]!r}")
-
-
-def encode_command(verb: str, *args: str | int, quote: tuple[int, ...] = ()) -> bytes:
-    """Encode ``verb`` and its arguments as one command line.
-
-    Arguments whose positions are in ``quote`` are always double-quoted
-    (values: variable contents, application data, escape digits); the
-    others must be bare tokens (names, numbers, file names) and are refused
-    if they are not, so a value can never split into extra arguments.
-    """
-    if not _VERB.fullmatch(verb):
-        raise LocalProtocolError(f"bad command verb {verb!r}")
-    parts = [verb]
-    for i, arg in enumerate(args):
-        text = str(arg)
-        if i in quote:
-            parts.append(quote_arg(text))
-        else:
-            if not _BARE.fullmatch(text):  # a bare token has no \r, \n or NUL either
-                check_arg(text)
-                raise LocalProtocolError(f"argument {i} must be a bare token: {text[:40]!r}")
-            parts.append(text)
-    data = (" ".join(parts) + "\n").encode("utf-8")
-    if len(data) > MAX_COMMAND_BYTES:
-        raise LocalProtocolError(f"command longer than {MAX_COMMAND_BYTES} bytes")
-    return data
-
-
-def parse_command_line(line: str) -> list[str]:
-    """Split a command line into words the way Asterisk's ``parse_args`` does.
-
-    Used by the fake Asterisk (``testing.agi_client``) to read commands.
-    Quoting and backslash escapes are resolved; ``""`` is an empty word. A
-    quote left open raises :class:`ProtocolError`.
-    """
-    words: list[str] = []
-    cur: list[str] = []
-    in_word = quoted = escaped = False
-    for ch in line:
-        if escaped:
-            cur.append(ch)
-            escaped = False
-            in_word = True
-        elif ch == "\\":
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-            in_word = True
-        elif ch in " \t" and not quoted:
-            if in_word:
-                words.append("".join(cur))
-                cur = []
-                in_word = False
-        else:
-            cur.append(ch)
-            in_word = True
-    if quoted:
-        raise ProtocolError("unterminated quote")
-    if in_word:
-        words.append("".join(cur))
-    return words

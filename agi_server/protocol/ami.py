@@ -15,15 +15,16 @@ import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from agi_server.errors import LimitExceeded, LocalProtocolError, ProtocolError, UnsafeValue
+from agi_server.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError, UnsafeValue
 
 GREETING_PREFIX = "Asterisk Call Manager/"
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024
 DEFAULT_MAX_LINE_SIZE = 8 * 1024
 
-# Kinds, in the order they are looked for when the first key says nothing.
-_KIND_KEYS = (("event", "event"), ("response", "response"), ("action", "action"))
+# Message types, in the order they are looked for when the first key says nothing.
+_TYPE_KEYS = ("event", "response", "action")
 
 
 class UnsafeAmiValue(UnsafeValue, LocalProtocolError):
@@ -56,6 +57,13 @@ class Greeting:
     """The first line Asterisk sends: ``Asterisk Call Manager/<version>``."""
 
     version: str
+
+
+class Headers(Protocol):
+    """What reading an AMI message takes: a header's value by name, None
+    when absent (an :class:`AmiMessage`, or a plain dict in tests)."""
+
+    def get(self, key: str, /) -> str | None: ...
 
 
 class AmiMessage:
@@ -109,27 +117,26 @@ class AmiMessage:
         return f"AmiMessage({list(self._pairs)!r})"
 
     @property
-    def kind(self) -> str | None:
+    def message_type(self) -> str | None:
         """``"event"``, ``"response"`` or ``"action"``; ``None`` if none fits.
 
         The first key decides (an ``OriginateResponse`` *event* also carries
-        a ``Response:`` key further down); otherwise the first kind found.
+        a ``Response:`` key further down); otherwise the first type found.
         """
         if self._pairs:
             first = self._pairs[0][0].lower()
-            for key, kind in _KIND_KEYS:
-                if first == key:
-                    return kind
-        for key, kind in _KIND_KEYS:
+            if first in _TYPE_KEYS:
+                return first
+        for key in _TYPE_KEYS:
             if key in self:
-                return kind
+                return key
         return None
 
     @property
     def name(self) -> str | None:
-        """The Event / Response / Action value, by ``kind``."""
-        kind = self.kind
-        return None if kind is None else self.get(kind)
+        """The Event / Response / Action value, by ``message_type``."""
+        message_type = self.message_type
+        return None if message_type is None else self.get(message_type)
 
     @property
     def action_id(self) -> str | None:
@@ -139,7 +146,7 @@ class AmiMessage:
 class AmiParser:
     """Turns a byte stream into AMI events; one parser per connection.
 
-    After a ``ProtocolError`` the parser is broken and raises it again: the
+    After a ``RemoteProtocolError`` the parser is broken and raises it again: the
     connection has to be closed.
     """
 
@@ -159,7 +166,7 @@ class AmiParser:
         self._message_size = 0
         self._want_greeting = self.role is Role.CLIENT
         self._eof = False
-        self._error: ProtocolError | None = None
+        self._error: RemoteProtocolError | None = None
 
     def receive_data(self, data: bytes) -> None:
         if self._eof:
@@ -174,7 +181,7 @@ class AmiParser:
             raise self._error
         try:
             return self._next_event()
-        except ProtocolError as exc:
+        except RemoteProtocolError as exc:
             self._error = exc
             raise
 
@@ -187,7 +194,7 @@ class AmiParser:
             if self._want_greeting:
                 self._want_greeting = False
                 if not line.startswith(GREETING_PREFIX):
-                    raise ProtocolError(f"expected the AMI greeting, got {line[:80]!r}")
+                    raise RemoteProtocolError(f"expected the AMI greeting, got {line[:80]!r}")
                 return Greeting(line[len(GREETING_PREFIX) :].strip())
             if line == "":
                 if not self._pairs:
@@ -225,14 +232,14 @@ class AmiParser:
         if not self._eof:
             return NEED_DATA
         if self._buffer or self._pairs:
-            raise ProtocolError("connection closed in the middle of an AMI message")
+            raise RemoteProtocolError("connection closed in the middle of an AMI message")
         return CLOSED
 
 
 def _split_header(line: str) -> tuple[str, str]:
     key, sep, value = line.partition(":")
     if not sep or not key.strip():
-        raise ProtocolError(f"AMI line is not 'Key: Value': {line[:80]!r}")
+        raise RemoteProtocolError(f"AMI line is not 'Key: Value': {line[:80]!r}")
     # Asterisk writes "Key: Value"; drop only that one space so values that
     # really start with spaces survive.
     if value.startswith(" "):

@@ -56,7 +56,7 @@ def _recorded_reply(transcript: str) -> list[AmiMessage]:
     """The reply to the one action recorded in ``transcript``: every message
     carrying the ActionID of the first response that has one."""
     messages = transcript_messages(transcript)
-    action_id = next(m.action_id for m in messages if m.kind == "response" and m.action_id)
+    action_id = next(m.action_id for m in messages if m.message_type == "response" and m.action_id)
     return [m for m in messages if m.action_id == action_id]
 
 
@@ -282,7 +282,7 @@ class FakeAmiServer:
         messages = transcript_messages(transcript) if isinstance(transcript, str) else transcript
         sent = 0
         for message in messages:
-            if only_events and message.kind != "event":
+            if only_events and message.message_type != "event":
                 continue
             self.send_event(message)
             sent += 1
@@ -308,6 +308,7 @@ class FakeAmiServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # asyncio runs each connection's callback in a task
         self._tasks.add(task)
         session = _Session(writer)
         self._sessions.add(session)
@@ -319,7 +320,8 @@ class FakeAmiServer:
                     break
                 session.parser.receive_data(data)
                 while (message := session.parser.next_event()) is not NEED_DATA:
-                    self._receive(session, message)
+                    if isinstance(message, AmiMessage):  # the server side gets no greeting
+                        self._receive(session, message)
         except (ProtocolError, ConnectionError):
             pass  # Asterisk just drops such a client
         finally:

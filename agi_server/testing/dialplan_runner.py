@@ -6,7 +6,8 @@ evaluates the ``$[...]`` expressions the templates use (``=``, ``!=``,
 ``&``, ``|``, parentheses, quoted strings) and ``${CUT(...)}``, follows ``Goto``/``GotoIf``
 and labels, and runs ``AGI(agi://...)`` through the fake Asterisk client
 against the real server, setting ``AGISTATUS`` like Asterisk does (and
-ending there when it is ``HANGUP``, as Asterisk does). It stops at the first jump out of the generated contexts (the PBX's own), at
+ending there when it is ``HANGUP``, as Asterisk does). It stops at the first
+jump out of the generated contexts (the PBX's own), at
 ``Dial``/``Queue``/``ChanSpy`` (recorded as where the call rang), or at
 ``Hangup``. Only what the generated dialplan uses is supported; anything
 else raises, so a template change cannot silently slip past the tests.

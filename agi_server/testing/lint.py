@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config
+from ..modules import MODULES
 
 # Lint codes we ignore, each with the reason:
 IGNORED: dict[str, str] = {}
@@ -35,15 +36,11 @@ def stub_contexts(config: Config, extra: tuple[str, ...] = ()) -> list[str]:
     """The PBX contexts the generated dialplan jumps into."""
     names = config.names
     stubs = {names.extension, names.queue, names.hints, names.outbound, *extra}
-    for section in ("call_distributions", "callback_requests", "operator_reconnects"):
-        for item in getattr(config.file, section):
-            for key in ("next", "failure", "target"):
-                dest = getattr(item, key, None)
-                if dest is not None and dest.kind in ("ivr", "context"):
+    for spec in MODULES:
+        for item in config.entries(spec):
+            for _, dest in spec.destinations(item):
+                if dest.kind in ("ivr", "context"):
                     stubs.add(names.resolve(dest)[0])
-            for rule in getattr(item, "items", []):
-                if rule.destination.kind in ("ivr", "context"):
-                    stubs.add(names.resolve(rule.destination)[0])
     return sorted(stubs)
 
 

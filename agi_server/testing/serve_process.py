@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import agi_server
 
@@ -49,7 +50,7 @@ class ServeProcess:
         if "listen:" not in self.text:
             raise ValueError("the config needs an agi.listen line (its address is replaced)")
         self.process: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     # -- lifecycle ----------------------------------------------------------
 

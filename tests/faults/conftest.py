@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from agi_server.decision import Decision
-from agi_server.modules.callback.requests import CallbackRequests
+from agi_server.modules.callback.requests import CallbackStore
 from agi_server.modules.reconnect.memory import OperatorMemory
+from agi_server.numbers import Normaliser, NumberContext
 from agi_server.store import Store
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.ami_server import FakeAmiServer
@@ -149,8 +150,6 @@ async def store_for(url: str):
 
 async def seed_links(url: str, customers=CUSTOMERS, operator: str = OPERATOR) -> None:
     """Customer -> operator links, as if each had talked to ``operator``."""
-    from agi_server.modules.calldist.numbers import Normaliser, NumberContext
-
     normalise = Normaliser(NumberContext("98", "21", ""))
     async with store_for(url) as store:
         memory = OperatorMemory(store, "900")
@@ -161,7 +160,7 @@ async def seed_links(url: str, customers=CUSTOMERS, operator: str = OPERATOR) ->
 async def callback_requests(url: str, *, history: bool = False):
     """Every stored callback request (with their history: one read each)."""
     async with store_for(url) as store:
-        requests = CallbackRequests(store)
+        requests = CallbackStore(store)
         found = await requests.list(limit=1000)
         return [await requests.get(r.id) for r in found] if history else found
 

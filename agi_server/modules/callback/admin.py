@@ -12,17 +12,17 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+from ...commands.tables import format_table
 from ...config import Config
-from ...config_types import format_duration
+from ...schema import format_duration
 from ...store import command_store
-from ...supervisor import format_table
-from .requests import Callback, CallbackConflict, CallbackNotFound, CallbackRequests
+from .requests import Callback, CallbackConflict, CallbackNotFound, CallbackStore
 
 
 @contextlib.asynccontextmanager
-async def callback_requests(config: Config) -> AsyncIterator[CallbackRequests]:
+async def callback_requests(config: Config) -> AsyncIterator[CallbackStore]:
     async with command_store(config) as store:
-        yield CallbackRequests(store)
+        yield CallbackStore(store)
 
 
 def _age(seconds: float) -> str:

@@ -6,8 +6,10 @@ import re
 
 from pydantic import Field, field_validator
 
-from ...config_types import Code, DestinationField, Duration, Extension, NonBlank
-from ...schema_base import Section
+from ...ami.checks import check_channel
+from ...errors import UnsafeValue
+from ...numbers import PatternError, compile_pattern
+from ...schema import Code, DestinationField, Duration, Extension, NonBlank, Section
 
 # By default callers may only leave Iranian mobile and landline numbers, so
 # nobody can make the PBX dial premium-rate or international numbers.
@@ -23,7 +25,9 @@ DEFAULT_AGENT_CHANNEL = "Local/{exten}@{context}/n"
 _CALLER_ID_NAME = re.compile(r"[^\"<>\\\x00-\x1f\x7f]{1,40}")
 
 
-class CallbackRequest(Section):
+class CallbackRequestSettings(Section):
+    """One module of ``callback_requests:``."""
+
     code: Code
     name: NonBlank
     target: DestinationField
@@ -59,8 +63,6 @@ class CallbackRequest(Section):
     @field_validator("allowed_numbers")
     @classmethod
     def _patterns_compile(cls, value: list[str]) -> list[str]:
-        from ..calldist.patterns import PatternError, compile_pattern
-
         for text in value:
             try:
                 compile_pattern(text)
@@ -78,9 +80,6 @@ class CallbackRequest(Section):
     @field_validator("agent_channel")
     @classmethod
     def _agent_channel(cls, value: str) -> str:
-        from ...ami import check_channel
-        from ...errors import UnsafeValue
-
         if "{exten}" not in value:
             raise ValueError("must contain {exten} (the agent's extension), e.g. PJSIP/{exten}")
         try:

@@ -1,22 +1,16 @@
-"""Auto-dial of callback requests through AMI, and the AMI listeners.
+"""Auto-dial of one callback module through AMI.
 
-One :class:`CallbackWorker` per server (``serve`` runs it as a module
-worker) holds:
-
-- a :class:`Dialler` per module with ``auto_dial: true``: it watches the
-  target's agents (hint states from the AMI client's cache, kept current by
-  ``ExtensionStatus`` events), and when an agent has been idle for
-  ``min_wait``, re-checks it with a live ``ExtensionState``, claims the oldest
-  due request for that agent in Redis and originates the agent first. The
-  answered agent leg runs the module's context at the customer's number
-  (``_X.``): announce prompt, ``Dial`` through the outbound context. The
-  dialplan reports the customer's side in a ``UserEvent(AgiServerCallback)``
-  carrying the attempt token: ``DialStatus: ANSWER`` from the ``U()`` gosub
-  as soon as the customer answers, the final ``DIALSTATUS`` from ``h``.
-- the listeners: attempt results (recorded by whichever server hears them,
-  idempotently, so a result still counts when the dialling server died), and
-  cancel-on-answer (``AgentConnect`` of the target queue, ``DialEnd``
-  ``ANSWER`` to the target extension or a member).
+A :class:`Dialler` per module with ``auto_dial: true`` (run by the
+module's worker, ``worker.py``) watches the
+target's agents (hint states from the AMI client's cache, kept current by
+``ExtensionStatus`` events), and when an agent has been idle for
+``min_wait``, re-checks it with a live ``ExtensionState``, claims the oldest
+due request for that agent in Redis and originates the agent first. The
+answered agent leg runs the module's context at the customer's number
+(``_X.``): announce prompt, ``Dial`` through the outbound context. The
+dialplan reports the customer's side in a ``UserEvent(AgiServerCallback)``
+carrying the attempt token: ``DialStatus: ANSWER`` from the ``U()`` gosub
+as soon as the customer answers, the final ``DIALSTATUS`` from ``h``.
 
 A request is dialled by one server at a time (lease in Redis, renewed while
 dialling); an agent has at most one callback in flight (agent key), so a
@@ -30,17 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 from ... import chanvars
-from ...ami import ExtensionState, check_extension, extension_of
-from ...config import member_extensions
+from ...ami import AmiClient, ExtensionState
+from ...ami.actions import response_of
+from ...destinations import DialplanNames
 from ...errors import (
     AmiActionFailed,
     AmiError,
@@ -50,17 +40,15 @@ from ...errors import (
     StoreUnavailable,
     UnsafeValue,
 )
-from ...logsafe import sanitize
-from ...prompts import prompt_name
-from ...routing import Services
-from .config import CallbackRequest
-from .handler import policy_for
-from .numbers import NumberPolicy
-from .requests import Callback, CallbackRequests, request_id_of
+from ...numbers import check_extension
+from ...prompt_catalog import prompt_name
+from ...protocol.ami import AmiMessage
+from .attempts import LOST, AttemptOutcome, AttemptResults, describe_status
+from .config import CallbackRequestSettings
+from .requests import Callback, CallbackStore
 
 log = logging.getLogger("agi_server.callback")
 
-RESULT_EVENT = "AgiServerCallback"
 POLL = 1.0  # look for new requests at least this often (registrations on other servers)
 MIN_DELAY = 0.02
 # After the agent answered: how long beyond ring_timeout the customer's result
@@ -69,83 +57,29 @@ RESULT_SLACK = 60.0
 RECORD_TRIES = 3
 
 
-DIAL_STATUS_TEXT = {
-    "ANSWER": "customer answered",
-    "NOANSWER": "customer did not answer",
-    "BUSY": "customer busy",
-    "CONGESTION": "congestion",
-    "CHANUNAVAIL": "customer unreachable",
-    "CANCEL": "agent hung up before the customer answered",
-    "": "agent hung up before the customer was dialled",
-}
-
-
-def describe_status(status: str) -> str:
-    return DIAL_STATUS_TEXT.get(status, f"customer leg {sanitize(status, 20).lower()}")
-
-
-def owner_id() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True)
-class AttemptOutcome:
-    answered: bool
-    result: str
-
-
-LOST = "lost"  # waiter marker: the claim was lost (recorded or cancelled elsewhere)
-
-
-class AttemptResults:
-    """Futures of this server's attempts, resolved by the result events."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[str, asyncio.Future[str]] = {}
-
-    def expect(self, token: str) -> asyncio.Future[str]:
-        future = asyncio.get_running_loop().create_future()
-        self._waiters[token] = future
-        return future
-
-    def deliver(self, token: str, status: str) -> bool:
-        future = self._waiters.get(token)
-        if future is None:
-            return False
-        if not future.done():
-            future.set_result(status)
-        return True
-
-    def forget(self, token: str) -> None:
-        self._waiters.pop(token, None)
-
-
 class Dialler:
     """Auto-dial of one callback module."""
 
     def __init__(
         self,
-        item: CallbackRequest,
-        services: Services,
-        requests: CallbackRequests,
+        item: CallbackRequestSettings,
+        agents: Sequence[str],
+        ami: AmiClient,
+        requests: CallbackStore,
         results: AttemptResults,
+        names: DialplanNames,
         owner: str,
         poll: float = POLL,
     ) -> None:
         self.item = item
-        self.ami = services.ami
+        self.ami = ami
         self.requests = requests
         self.results = results
         self.owner = owner
         self.poll = poll
-        config = services.config
-        names = config.names
         self.hints = names.hints
         self.context = names.module_context("callback", item.code)
-        if item.target.kind == "extension":
-            self.agents = [item.target.value]
-        else:
-            self.agents = member_extensions(config.file, item.target.value, item.members)
+        self.agents = list(agents)
         self.channels = {
             agent: item.agent_channel.replace("{exten}", agent).replace("{context}", names.extension)
             for agent in self.agents
@@ -159,7 +93,7 @@ class Dialler:
 
     # --- agent states ------------------------------------------------------
 
-    def on_extension_status(self, event) -> None:
+    def on_extension_status(self, event: AmiMessage) -> None:
         exten = event.get("Exten")
         if exten not in self.channels or (event.get("Context") or self.hints) != self.hints:
             return
@@ -201,7 +135,7 @@ class Dialler:
         except (AmiError, UnsafeValue) as exc:
             log.info("callback %s: cannot re-check %s (%s)", self.item.code, agent, exc)
             return False
-        return ExtensionState.from_fields(reply).is_idle
+        return ExtensionState.from_fields(response_of(reply)).is_idle
 
     # --- the loop ----------------------------------------------------------
 
@@ -365,97 +299,3 @@ class Dialler:
                 log.info("callback %s: attempt %s: %s -> %s", self.item.code, token, outcome.result, state)
             return
         log.error("callback %s: result of %s not recorded; it is retried after its lease", self.item.code, token)
-
-
-class CallbackWorker:
-    """The callback modules' background work on one server."""
-
-    def __init__(self, items: list[CallbackRequest], services: Services, poll: float = POLL) -> None:
-        self.ami = services.ami
-        self.requests = CallbackRequests(services.store)
-        self.results = AttemptResults()
-        self.owner = owner_id()
-        self.items = list(items)
-        self.policies: dict[str, NumberPolicy] = {item.code: policy_for(item, services.config) for item in items}
-        self.members = {
-            item.code: set(
-                [item.target.value]
-                if item.target.kind == "extension"
-                else member_extensions(services.config.file, item.target.value, item.members)
-            )
-            for item in items
-        }
-        self.diallers = [
-            Dialler(item, services, self.requests, self.results, self.owner, poll) for item in items if item.auto_dial
-        ]
-
-    async def run(self) -> None:
-        subscriptions = [
-            self.ami.on_event("UserEvent", self.on_user_event),
-            self.ami.on_event("AgentConnect", self.on_agent_connect),
-            self.ami.on_event("DialEnd", self.on_dial_end),
-            self.ami.on_event("ExtensionStatus", self.on_extension_status),
-        ]
-        try:
-            await asyncio.gather(*(dialler.run() for dialler in self.diallers), asyncio.Event().wait())
-        finally:
-            for unsubscribe in subscriptions:
-                unsubscribe()
-
-    def on_extension_status(self, event) -> None:
-        for dialler in self.diallers:
-            dialler.on_extension_status(event)
-
-    async def on_user_event(self, event) -> None:
-        if event.get("UserEvent") != RESULT_EVENT:
-            return
-        token = event.get("Attempt") or ""
-        status = (event.get("DialStatus") or "").strip().upper()
-        if request_id_of(token) is None:
-            return
-        if self.results.deliver(token, status):
-            return  # this server's attempt: it records the result itself
-        # Another server's attempt (maybe that server died): record it here;
-        # the script ignores it when the attempt is no longer current.
-        try:
-            await self.requests.finish(token, answered=status == "ANSWER", result=describe_status(status))
-        except StoreUnavailable as exc:
-            log.warning("callback: cannot record the result of %s: %s", token, exc)
-
-    async def on_agent_connect(self, event) -> None:
-        agent = extension_of(event.get("Interface")) or extension_of(event.get("DestChannel"))
-        await self._answered(event.get("CallerIDNum"), agent, event.get("Queue"))
-
-    async def on_dial_end(self, event) -> None:
-        if (event.get("DialStatus") or "").upper() != "ANSWER":
-            return
-        await self._answered(event.get("CallerIDNum"), extension_of(event.get("DestChannel")), None)
-
-    async def _answered(self, customer: str | None, agent: str | None, queue: str | None) -> None:
-        """The customer got through to the target: their pending request is
-        no longer needed."""
-        for item in self.items:
-            target = item.target
-            by_queue = target.kind == "queue" and queue == target.value
-            if not by_queue and (agent is None or agent not in self.members[item.code]):
-                continue
-            number = self.policies[item.code].customer_key(customer)
-            if number is None:
-                continue
-            try:
-                rid = await self.requests.open_request(item.code, str(target), number)
-                if rid is None:
-                    continue
-                reason = f"customer answered by {agent or 'the target'}" + (f" (queue {queue})" if queue else "")
-                if await self.requests.cancel(rid, reason, only_pending=True):
-                    log.info("callback %s: request %s cancelled: %s", item.code, rid, reason)
-            except StoreUnavailable as exc:
-                log.warning("callback %s: cannot cancel the request of %s: %s", item.code, number, exc)
-
-
-def callback_workers(items: list[CallbackRequest], services: Services) -> list[Coroutine[Any, Any, None]]:
-    if services.ami is None or services.store is None:
-        if any(item.auto_dial for item in items):
-            log.warning("callback auto-dial needs AMI (ami.username) and Redis; requests wait for manual callbacks")
-        return []
-    return [CallbackWorker(items, services).run()]

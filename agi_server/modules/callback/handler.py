@@ -16,13 +16,11 @@ from ... import chanvars
 from ...audio import readback_files
 from ...errors import StoreUnavailable
 from ...logsafe import sanitize
-from ...prompts import prompt_name
-from ...routing import Call, Outcome, Services
-from .. import ModuleSpec
-from ..calldist.handler import number_context
-from .config import CallbackRequest
-from .numbers import MAX_TYPED_DIGITS, CallbackNumber, NumberPolicy
-from .requests import CallbackRequests
+from ...prompt_catalog import prompt_name
+from ...routing import Call, Outcome
+from .config import CallbackRequestSettings
+from .policy import MAX_TYPED_DIGITS, CallbackNumber, NumberPolicy
+from .requests import CallbackStore
 
 MENU_KEYS = "12"
 INVALID_CHOICE = "agi-server/common-invalid-choice"
@@ -42,13 +40,18 @@ class Tries:
             raise OutOfTries
 
 
-class CallbackFlow:
-    """The caller flow of one callback module (one configured instance)."""
+class CallbackRequest:
+    """The ``callback/<code>`` route: the caller flow of one callback module.
+    ``requests`` is None when no Redis is configured: the caller is sent to
+    ``failure`` with an apology."""
 
-    def __init__(self, item: CallbackRequest, policy: NumberPolicy, language: str) -> None:
+    def __init__(
+        self, item: CallbackRequestSettings, policy: NumberPolicy, language: str, requests: CallbackStore | None
+    ) -> None:
         self.item = item
         self.policy = policy
         self.language = language
+        self.requests = requests
         self.timeout_ms = int(item.input_timeout * 1000)
 
     def prompt(self, key: str) -> str:
@@ -57,8 +60,8 @@ class CallbackFlow:
     async def __call__(self, call: Call) -> Outcome:
         channel = call.channel
         await channel.answer()
-        store = call.services.store
-        if store is None:
+        requests = self.requests
+        if requests is None:
             return await self.fail(call, "no store configured")
         own = self.policy.accept(call.env.callerid)
         try:
@@ -66,7 +69,7 @@ class CallbackFlow:
         except OutOfTries:
             return await self.fail(call, "no usable number" if own is None else "too many tries")
         try:
-            registration = await CallbackRequests(store).register(
+            registration = await requests.register(
                 module=self.item.code,
                 target=str(self.item.target),
                 number=number.national,
@@ -142,26 +145,3 @@ class CallbackFlow:
             if key is not None:
                 return key
         return await call.channel.wait_for_digit(self.timeout_ms)
-
-
-def policy_for(item: CallbackRequest, config) -> NumberPolicy:
-    return NumberPolicy(item.allowed_numbers, number_context(config))
-
-
-def build(item: CallbackRequest, services: Services) -> CallbackFlow:
-    return CallbackFlow(item, policy_for(item, services.config), services.config.pbx.language)
-
-
-def workers(items: list[CallbackRequest], services: Services):
-    from .dialler import callback_workers
-
-    return callback_workers(items, services)
-
-
-SPEC = ModuleSpec(
-    kind="callback",
-    section="callback_requests",
-    template="callback.conf.j2",
-    build=build,
-    workers=workers,
-)

@@ -39,6 +39,7 @@ from typing import Any
 
 from ...errors import AgiServerError
 from ...store import Store
+from . import scripts
 
 RETENTION = 7 * 24 * 3600
 OPEN_STATES = ("pending", "dialing")
@@ -53,190 +54,6 @@ class CallbackNotFound(AgiServerError):
 
 class CallbackConflict(AgiServerError):
     """The change is not possible in the request's current state."""
-
-
-_PRELUDE = """
-local P = ARGV[1]
-local function req_key(id) return P .. 'req:' .. id end
-local function load(id)
-  local flat = redis.call('HGETALL', req_key(id))
-  if #flat == 0 then return nil end
-  local h = {}
-  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-  return h
-end
-local function log(id, entry)
-  redis.call('RPUSH', req_key(id) .. ':history', cjson.encode(entry))
-end
-local function open_key(h)
-  return P .. 'open:' .. h.module .. ':' .. h.target .. ':' .. h.number
-end
--- Free the lease and the agent of the running attempt; the agent stays
--- reserved for its breather (rest_ms) so no server rings it at once again.
-local function release(h)
-  local token = h.token or ''
-  if token == '' then return end
-  local lease = P .. 'lease:' .. h.id
-  if redis.call('GET', lease) == token then redis.call('DEL', lease) end
-  if (h.agent or '') ~= '' then
-    local agent = P .. 'agent:' .. h.agent
-    if redis.call('GET', agent) == token then
-      local rest = tonumber(h.rest_ms or '0') or 0
-      if rest > 0 then redis.call('PEXPIRE', agent, math.floor(rest)) else redis.call('DEL', agent) end
-    end
-  end
-end
-local function close(h, state, now, result, retention)
-  release(h)
-  redis.call('HSET', req_key(h.id), 'state', state, 'finished', now, 'token', '', 'result', result)
-  redis.call('ZREM', P .. 'due:' .. h.module, h.id)
-  local open = open_key(h)
-  if redis.call('GET', open) == h.id then redis.call('DEL', open) end
-  redis.call('EXPIRE', req_key(h.id), retention)
-  redis.call('EXPIRE', req_key(h.id) .. ':history', retention)
-end
-"""
-
-# ARGV: P, module, target, number, dial, e164, caller, call, now
-_REGISTER = _PRELUDE + """
-local module, target, number, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[9])
-local open = P .. 'open:' .. module .. ':' .. target .. ':' .. number
-local due = P .. 'due:' .. module
-local id = redis.call('GET', open)
-if id then
-  local h = load(id)
-  if h and (h.state == 'pending' or h.state == 'dialing') then
-    redis.call('HINCRBY', req_key(id), 'requests', 1)
-    redis.call('HSET', req_key(id), 'updated', ARGV[9], 'call', ARGV[8], 'caller', ARGV[7])
-    log(id, {at = now, event = 'merged', call = ARGV[8]})
-    -- the customer asked again: a pending retry becomes due now
-    local score = tonumber(redis.call('ZSCORE', due, id) or '0')
-    if h.state == 'pending' and score > now then redis.call('ZADD', due, now, id) end
-    return {id, 'merged'}
-  end
-end
-id = tostring(redis.call('INCR', P .. 'seq'))
-redis.call('HSET', req_key(id), 'id', id, 'module', module, 'target', target, 'number', number,
-  'dial', ARGV[5], 'e164', ARGV[6], 'caller', ARGV[7], 'call', ARGV[8], 'created', ARGV[9],
-  'updated', ARGV[9], 'state', 'pending', 'attempts', 0, 'requests', 1)
-log(id, {at = now, event = 'registered', call = ARGV[8]})
-redis.call('SET', open, id)
-redis.call('ZADD', P .. 'index', now, id)
-redis.call('ZADD', due, now, id)
-return {id, 'created'}
-"""
-
-# ARGV: P, id, now, lease_ms, agent, owner, max_attempts, retry_interval, rest_ms, retention
-_CLAIM = _PRELUDE + """
-local id, now, lease_ms = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local h = load(id)
-if not h then return {0, 'gone'} end
-local due = P .. 'due:' .. h.module
-if h.state ~= 'pending' and h.state ~= 'dialing' then
-  redis.call('ZREM', due, id)
-  return {0, 'closed'}
-end
-local score = redis.call('ZSCORE', due, id)
-if (not score) or tonumber(score) > now then return {0, 'not due'} end
-local lease = P .. 'lease:' .. id
-if redis.call('EXISTS', lease) == 1 then return {0, 'claimed'} end
-local attempts = tonumber(h.attempts or '0') or 0
-if h.state == 'dialing' then
-  -- The dialler of this attempt stopped without a result and its lease ran
-  -- out: the attempt is lost; the request is retried (once, by this claim).
-  log(id, {at = now, event = 'interrupted', attempt = attempts, agent = h.agent, owner = h.owner})
-  if attempts >= (tonumber(h.max_attempts or ARGV[7]) or 1) then
-    close(h, 'failed', now, 'interrupted; no attempts left', tonumber(ARGV[10]))
-    return {0, 'failed'}
-  end
-  release(h)
-  redis.call('HSET', req_key(id), 'state', 'pending', 'token', '', 'result', 'interrupted')
-end
-local agent = P .. 'agent:' .. ARGV[5]
-if redis.call('EXISTS', agent) == 1 then return {0, 'agent busy'} end
-attempts = attempts + 1
-local token = id .. '.' .. attempts
-redis.call('HSET', req_key(id), 'state', 'dialing', 'attempts', attempts, 'token', token,
-  'agent', ARGV[5], 'owner', ARGV[6], 'started', ARGV[3], 'max_attempts', ARGV[7],
-  'retry_interval', ARGV[8], 'rest_ms', ARGV[9])
-redis.call('SET', lease, token, 'PX', lease_ms)
-redis.call('SET', agent, token, 'PX', lease_ms)
-redis.call('ZADD', due, now + lease_ms / 1000, id)
-return {1, token}
-"""
-
-# ARGV: P, id, token, now, lease_ms
-_RENEW = _PRELUDE + """
-local id, token, now, lease_ms = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local h = load(id)
-if not h or h.state ~= 'dialing' or h.token ~= token then return 0 end
--- Still this attempt's request: a lease that lapsed (Redis slow or down for
--- a while) is taken back, as nobody else has claimed the request since.
-local lease = P .. 'lease:' .. id
-local holder = redis.call('GET', lease)
-if holder and holder ~= token then return 0 end
-redis.call('SET', lease, token, 'PX', lease_ms)
-local agent = P .. 'agent:' .. h.agent
-local busy_with = redis.call('GET', agent)
-if (not busy_with) or busy_with == token then redis.call('SET', agent, token, 'PX', lease_ms) end
-redis.call('ZADD', P .. 'due:' .. h.module, now + lease_ms / 1000, id)
-return 1
-"""
-
-# ARGV: P, id, token, now, answered (1/0), result, retention
-_FINISH = _PRELUDE + """
-local id, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local h = load(id)
-if not h or h.state ~= 'dialing' or h.token ~= token then return '' end
-local attempts = tonumber(h.attempts) or 0
-log(id, {at = now, event = 'attempt', attempt = attempts, agent = h.agent, result = ARGV[6]})
-if ARGV[5] == '1' then
-  close(h, 'done', now, ARGV[6], tonumber(ARGV[7]))
-  return 'done'
-end
-if attempts >= (tonumber(h.max_attempts) or 1) then
-  close(h, 'failed', now, ARGV[6], tonumber(ARGV[7]))
-  return 'failed'
-end
-release(h)
-redis.call('HSET', req_key(id), 'state', 'pending', 'token', '', 'result', ARGV[6])
-redis.call('ZADD', P .. 'due:' .. h.module, now + (tonumber(h.retry_interval) or 300), id)
-return 'pending'
-"""
-
-# ARGV: P, id, now, reason, only_pending (1/0), retention
-_CANCEL = _PRELUDE + """
-local id, now = ARGV[2], tonumber(ARGV[3])
-local h = load(id)
-if not h then return '' end
-if h.state ~= 'pending' and not (h.state == 'dialing' and ARGV[5] ~= '1') then return '' end
-log(id, {at = now, event = 'cancelled', reason = ARGV[4]})
-close(h, 'cancelled', now, ARGV[4], tonumber(ARGV[6]))
-return h.state
-"""
-
-# ARGV: P, id, now
-_RETRY = _PRELUDE + """
-local id, now = ARGV[2], tonumber(ARGV[3])
-local h = load(id)
-if not h then return {'', ''} end
-if h.state == 'dialing' then return {'dialing', ''} end
-local due = P .. 'due:' .. h.module
-if h.state ~= 'pending' then
-  local open = open_key(h)
-  local other = redis.call('GET', open)
-  if other and other ~= id then return {'conflict', other} end
-  redis.call('SET', open, id)
-  redis.call('PERSIST', req_key(id))
-  redis.call('PERSIST', req_key(id) .. ':history')
-  redis.call('HSET', req_key(id), 'state', 'pending', 'attempts', 0, 'token', '', 'result', 'retried by hand')
-  redis.call('HDEL', req_key(id), 'finished')
-  redis.call('ZADD', P .. 'index', tonumber(h.created) or now, id)
-end
-log(id, {at = now, event = 'retried', previous = h.state})
-redis.call('ZADD', due, now, id)
-return {'pending', ''}
-"""
 
 
 @dataclass(frozen=True)
@@ -316,8 +133,8 @@ def check_id(value: str) -> str:
     return str(value)
 
 
-class CallbackRequests:
-    """The callback queue over a :class:`~agi_server.store.Store`; every
+class CallbackStore:
+    """The callback requests over a :class:`~agi_server.store.Store`; every
     method raises StoreUnavailable when Redis does not answer in time."""
 
     def __init__(self, store: Store) -> None:
@@ -341,7 +158,7 @@ class CallbackRequests:
     ) -> Registration:  # fmt: skip
         now = time.time() if now is None else now
         rid, how = await self._eval(
-            "callback register", _REGISTER, module, target, number, dial, e164, caller, call, repr(now)
+            "callback register", scripts.REGISTER, module, target, number, dial, e164, caller, call, repr(now)
         )
         return Registration(str(rid), how == "merged")
 
@@ -350,7 +167,8 @@ class CallbackRequests:
     async def due(self, module: str, now: float, limit: int = 20) -> list[str]:
         """Ids of open requests of ``module`` due by ``now``, oldest first."""
         async with self.store.guard("callback due") as r:
-            return list(await r.zrangebyscore(self._key("due", module), "-inf", now, start=0, num=limit))
+            due = await r.zrangebyscore(self._key("due", module), "-inf", now, start=0, num=limit)
+        return [str(rid) for rid in due]
 
     async def next_due(self, module: str) -> float | None:
         async with self.store.guard("callback next due") as r:
@@ -363,7 +181,7 @@ class CallbackRequests:
     ) -> Claim:  # fmt: skip
         now = time.time() if now is None else now
         ok, value = await self._eval(
-            "callback claim", _CLAIM, check_id(rid), repr(now), _ms(lease), agent, owner, max_attempts,
+            "callback claim", scripts.CLAIM, check_id(rid), repr(now), _ms(lease), agent, owner, max_attempts,
             repr(retry_interval), _ms(rest), RETENTION,
         )  # fmt: skip
         return Claim(str(value)) if int(ok) == 1 else Claim(None, str(value))
@@ -373,7 +191,7 @@ class CallbackRequests:
         if rid is None:
             return False
         now = time.time() if now is None else now
-        return int(await self._eval("callback renew", _RENEW, rid, token, repr(now), _ms(lease))) == 1
+        return int(await self._eval("callback renew", scripts.RENEW, rid, token, repr(now), _ms(lease))) == 1
 
     async def finish(self, token: str, *, answered: bool, result: str, now: float | None = None) -> str:
         """Record an attempt's result; returns the new state, or "" when the
@@ -382,17 +200,18 @@ class CallbackRequests:
         if rid is None:
             return ""
         now = time.time() if now is None else now
+        answered_flag = "1" if answered else "0"
         return str(
-            await self._eval(
-                "callback finish", _FINISH, rid, token, repr(now), "1" if answered else "0", result[:200], RETENTION
-            )
+            await self._eval("callback finish", scripts.FINISH, rid, token, repr(now), answered_flag, result[:200],
+                             RETENTION)
         )
 
     # --- administration and cancel-on-answer ----------------------------------
 
     async def open_request(self, module: str, target: str, number: str) -> str | None:
         async with self.store.guard("callback open") as r:
-            return await r.get(self._key("open", module, target, number))
+            rid = await r.get(self._key("open", module, target, number))
+        return str(rid) if rid is not None else None
 
     async def cancel(self, rid: str, reason: str, *, only_pending: bool = False, now: float | None = None) -> str:
         """Cancel an open request; returns its previous state, "" if it was
@@ -400,7 +219,7 @@ class CallbackRequests:
         now = time.time() if now is None else now
         return str(
             await self._eval(
-                "callback cancel", _CANCEL, check_id(rid), repr(now), reason[:200], "1" if only_pending else "0",
+                "callback cancel", scripts.CANCEL, check_id(rid), repr(now), reason[:200], "1" if only_pending else "0",
                 RETENTION,
             )
         )  # fmt: skip
@@ -409,7 +228,7 @@ class CallbackRequests:
         """Make a request due now; a finished one is opened again with a
         fresh attempt budget."""
         now = time.time() if now is None else now
-        state, other = await self._eval("callback retry", _RETRY, check_id(rid), repr(now))
+        state, other = await self._eval("callback retry", scripts.RETRY, check_id(rid), repr(now))
         if state == "":
             raise CallbackNotFound(f"no callback request {rid}")
         if state == "dialing":
@@ -420,18 +239,18 @@ class CallbackRequests:
     async def get(self, rid: str) -> Callback:
         rid = check_id(rid)
         async with self.store.guard("callback get") as r:
-            h = await r.hgetall(self._key("req", rid))
+            h = _texts(await r.hgetall(self._key("req", rid)))
             if not h:
                 raise CallbackNotFound(f"no callback request {rid}")
             due = await r.zscore(self._key("due", h.get("module", "")), rid)
             history = await r.lrange(self._key("req", rid, "history"), 0, -1)
-        return Callback.from_hash(h, due, [_event(item) for item in history])
+        return Callback.from_hash(h, due, [_event(str(item)) for item in history])
 
     async def list(self, *, limit: int = 50, open_only: bool = False, module: str | None = None) -> list[Callback]:
         """Newest first. Index entries of expired requests are dropped."""
         out: list[Callback] = []
         async with self.store.guard("callback list", timeout=5.0) as r:
-            ids = await r.zrevrange(self._key("index"), 0, -1)
+            ids = [str(rid) for rid in await r.zrevrange(self._key("index"), 0, -1)]
             gone = []
             for start in range(0, len(ids), 200):
                 chunk = ids[start : start + 200]
@@ -439,7 +258,8 @@ class CallbackRequests:
                     for rid in chunk:
                         pipe.hgetall(self._key("req", rid))
                     hashes = await pipe.execute()
-                for rid, h in zip(chunk, hashes, strict=True):
+                for rid, raw in zip(chunk, hashes, strict=True):
+                    h = _texts(raw)
                     if not h:
                         gone.append(rid)
                         continue
@@ -458,6 +278,11 @@ class CallbackRequests:
                         pipe.zscore(self._key("due", item.module), item.id)
                     dues = await pipe.execute()
         return [replace(item, due=due) for item, due in zip(out, dues, strict=True)] if out else []
+
+
+def _texts(h: dict[Any, Any]) -> dict[str, str]:
+    """A hash as text (the store's client decodes replies: this only types them)."""
+    return {str(k): str(v) for k, v in h.items()}
 
 
 def _event(text: str) -> dict[str, Any]:

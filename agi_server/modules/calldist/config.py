@@ -6,9 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ...config_types import AreaCode, Code, DestinationField, Duration, NonBlank
-from ...schema_base import Section
-from .patterns import PatternError, compile_pattern
+from ...numbers import PatternError, compile_pattern
+from ...schema import AreaCode, Code, DestinationField, Duration, NonBlank, Section
 
 CallerType = Literal[
     "city", "landline", "intercity", "mobile", "mci", "irancell", "rightel",
@@ -16,7 +15,7 @@ CallerType = Literal[
 ]
 
 
-class CallDistItem(Section):
+class DistributionItem(Section):
     order: int = Field(ge=0, le=1_000_000)
     destination: DestinationField
     type: CallerType | None = None
@@ -34,7 +33,7 @@ class CallDistItem(Section):
         return value
 
     @model_validator(mode="after")
-    def _type_or_pattern(self) -> CallDistItem:
+    def _type_or_pattern(self) -> DistributionItem:
         if (self.type is None) == (self.pattern is None):
             raise ValueError("an item needs exactly one of 'type' or 'pattern'")
         if self.area is not None and self.pattern is not None:
@@ -42,12 +41,14 @@ class CallDistItem(Section):
         return self
 
 
-class CallDistribution(Section):
+class CallDistributionSettings(Section):
+    """One rule set of ``call_distributions:``."""
+
     code: Code
     name: NonBlank
     next: DestinationField
     failure: DestinationField
-    items: list[CallDistItem] = Field(default_factory=list)
+    items: list[DistributionItem] = Field(default_factory=list)
     # Extensions and queues are rung from the module's own context so that
     # control comes back when nobody answers and the call goes on at `next`.
     ring_timeout: Duration = 30.0

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from ...config import Config
 from ...errors import AgiServerError
-from .handler import CallDistributor, number_context
-from .numbers import describe
+from ...numbers import describe
+from . import SPEC
+from .handler import CallDistribution
 
 
 def explain_route(config: Config, caller_id: str, code: str | None = None) -> str:
-    items = config.call_distributions
+    configured = config.entries(SPEC)
+    items = configured
     if code is not None:
         items = [item for item in items if item.code == code]
         if not items:
-            known = ", ".join(i.code for i in config.call_distributions) or "none"
+            known = ", ".join(i.code for i in configured) or "none"
             raise AgiServerError(f"no call distribution with code {code!r} (known: {known})")
     if not items:
         raise AgiServerError("the config has no call_distributions")
-    ctx = number_context(config)
+    numbers = config.numbers
     out: list[str] = []
     for item in items:
-        dist = CallDistributor(item, ctx)
-        decision = dist.decide(caller_id)
-        number = decision.number
+        dist = CallDistribution(item, numbers)
+        choice = dist.decide(caller_id)
+        number = choice.number
         out.append(f"Call distribution {item.code} ({item.name})")
         out.append(f"  caller ID : {describe(number)}")
         if number.national and number.national != number.e164:
@@ -32,14 +34,14 @@ def explain_route(config: Config, caller_id: str, code: str | None = None) -> st
             out.append(f"  {mark} {check.rule.label()}")
             out.append(f"        {check.why}")
         names = config.names
-        if decision.item is None:
+        if choice.item is None:
             out.append(
                 f"  => no item matched: failure destination {item.failure} "
                 f"(Goto {names.goto(item.failure)})"
             )
         else:
-            dest = decision.destination
-            out.append(f"  => item {decision.item + 1} wins: {dest} (Goto {names.goto(dest)})")
+            dest = choice.destination
+            out.append(f"  => item {choice.item + 1} wins: {dest} (Goto {names.goto(dest)})")
             out.append(f"     if {dest} gives the call back, it continues at {item.next}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

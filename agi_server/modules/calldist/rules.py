@@ -22,20 +22,23 @@ the naive "first matching rule by (order, index)" scan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from agi_server.errors import AgiServerError
-from agi_server.modules.calldist.numbers import (
+from ...errors import AgiServerError
+from ...numbers import (
+    E164,
+    NATIONAL,
     CallerNumber,
     NumberContext,
+    Pattern,
     area_name,
     check_type,
     explain_type,
     matches_type,
 )
-from agi_server.modules.calldist.patterns import E164, NATIONAL, Pattern
 
 
 class RuleError(AgiServerError, ValueError):
@@ -58,7 +61,7 @@ class Rule:
     area: str | None = None
     index: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.order, int) or isinstance(self.order, bool):
             raise RuleError(f"must be an integer, not {self.order!r}", "order")
         if not isinstance(self.index, int) or isinstance(self.index, bool) or self.index < 0:
@@ -74,19 +77,21 @@ class Rule:
                 raise RuleError("applies to type rules; put the area in the pattern", "area")
             return
         try:
-            check_type(self.type, self.area)
+            check_type(self.type or "", self.area)
         except ValueError as exc:
             raise RuleError(str(exc), "area" if self.area is not None else "type") from None
 
     def matches(self, number: CallerNumber) -> bool:
         if self.pattern is not None:
             return self.pattern.matches(number)
+        assert self.type is not None  # a type or a pattern (__post_init__)
         return matches_type(number, self.type, self.area)
 
     def explain(self, number: CallerNumber) -> tuple[bool, str]:
         """Whether ``number`` matches, with a one-line reason."""
         if self.pattern is not None:
             return self.pattern.explain(number)
+        assert self.type is not None  # a type or a pattern (__post_init__)
         return explain_type(number, self.type, self.area)
 
     def label(self) -> str:
@@ -136,6 +141,12 @@ class Check(NamedTuple):
     why: str
 
 
+def _fullmatch(rule: Rule) -> Callable[[str], re.Match[str] | None]:
+    """The bound ``fullmatch`` of a bucketed (prefix) pattern's regex."""
+    assert rule.pattern is not None and rule.pattern.regex is not None  # exact patterns are not bucketed
+    return rule.pattern.regex.fullmatch
+
+
 class RuleSet:
     """The rules of one call distribution, indexed once for :meth:`decide`."""
 
@@ -153,7 +164,7 @@ class RuleSet:
         scanned: list[int] = []
         for rank, rule in enumerate(self.rules):
             pattern = rule.pattern
-            if pattern is not None and pattern.kind == "exact":
+            if pattern is not None and pattern.shape == "exact":
                 # Ranks rise as we go, so the first rule for a string is its best.
                 self._exact[pattern.target].setdefault(pattern.prefix, rank)
             elif pattern is not None and any(c.isdigit() for c in pattern.prefix):
@@ -166,7 +177,7 @@ class RuleSet:
         # path free of attribute lookups; each bucket is in rank order.
         self._buckets = {
             target: {
-                prefix: tuple((rank, self.rules[rank].pattern.regex.fullmatch) for rank in ranks)
+                prefix: tuple((rank, _fullmatch(self.rules[rank])) for rank in ranks)
                 for prefix, ranks in by_prefix.items()
             }
             for target, by_prefix in buckets.items()

@@ -9,16 +9,18 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from ...config_types import Duration
 from ...destinations import context_safe
-from ...schema_base import Section
+from ...prompt_catalog import prompt_name
+from ...schema import Duration, Section
 
 # features.conf keeps at most 11 DTMF digits per feature (FEATURE_MAX_LEN).
 _DTMF_SEQUENCE = re.compile(r"[0-9*#A-D]{1,11}")
 LOOKUP_PLACEHOLDERS = frozenset({"operator"})
 
 
-class HelpRequest(Section):
+class HelpRequestSettings(Section):
+    """One request of ``help_requests:``."""
+
     code: str
     manager: Literal["department", "lookup"] = "department"
     # GET this URL to learn the operator's manager; "{operator}" is replaced by
@@ -101,6 +103,4 @@ class HelpRequest(Section):
 
     def prompt(self, key: str) -> str:
         """The sound name this request plays for ``key``."""
-        from ...prompts import prompt_name
-
         return prompt_name("help", self.code, key, self.prompts)

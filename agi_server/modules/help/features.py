@@ -6,8 +6,8 @@ call, runs ``Gosub(<context>,incall,1)`` on the operator's own channel. The
 feature is active on a channel only when the channel's ``DYNAMIC_FEATURES``
 names it (the generated ``<prefix>-help-keys`` Gosub sets that).
 
-asterisklint checks dialplans, not features.conf, so :func:`check_features`
-checks what Asterisk's ``applicationmap`` parser needs, line by line.
+asterisklint checks dialplans, not features.conf, so :func:`features_problems`
+lists what Asterisk's ``applicationmap`` parser would refuse, line by line.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 
 from ...config import Config
+from ...dialplan import environment, template_context, tidy
+from . import SPEC
 
 # name => DTMF,ActivateOn,Application(args)   (features_config.c, Asterisk 12+)
 _ENTRY = re.compile(
@@ -25,26 +27,24 @@ _ENTRY = re.compile(
 
 def render_features(config: Config) -> str:
     """The applicationmap lines for every configured help request."""
-    from ...dialplan import environment, template_context, tidy
-
     template = environment().get_template("help-features.conf.j2")
-    return tidy(template.render(**template_context(config), help_requests=config.help_requests))
+    return tidy(template.render(**template_context(config), help_requests=config.entries(SPEC)))
 
 
 def feature_names(config: Config) -> list[str]:
     """The DYNAMIC_FEATURES names of the help keys."""
-    return [config.names.module_context("help", item.code) for item in config.help_requests]
+    return [config.names.module_context("help", item.code) for item in config.entries(SPEC)]
 
 
-def check_features(text: str) -> list[str]:
+def features_problems(text: str) -> list[str]:
     """Problems in an applicationmap snippet (empty list: fine): every
     non-comment line must be ``name => DTMF,self|peer,App(args)``, names
     and key sequences unique."""
     problems: list[str] = []
     names: dict[str, int] = {}
     sequences: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        body = line.split(";", 1)[0].rstrip()
+    for number, text_line in enumerate(text.splitlines(), 1):
+        body = text_line.split(";", 1)[0].rstrip()
         if not body:
             continue
         match = _ENTRY.fullmatch(body)

@@ -12,41 +12,30 @@ Two triggers reach the route ``help/<code>`` (``help/star5003``):
 The manager is the department's helpers in order (``manager: department``) or
 the answer of a lookup URL with the department as fallback (``manager:
 lookup``); busy or unreachable helpers (extension state) are skipped. The
-chosen helper is rung by an AMI Originate whose application is ``ChanSpy`` on
-the operator's channel, with the options of the configured mode. Ringing runs
-in a task of its own, so the operator can go back to the customer at once:
-the in-call trigger returns right after the "request sent" prompt, and when
-nobody answers the "manager unavailable" prompt is whispered into the
-operator's call (a Local channel plays it, ChanSpy whispers it).
+ringing itself is the module's worker's (``ringing.py``), so the operator can
+go back to the customer at once: the in-call trigger returns right after the
+"request sent" prompt, and when nobody answers the "manager unavailable"
+prompt is whispered into the operator's call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from ...ami import ExtensionState, check_channel, check_extension, extension_of
-from ...destinations import Destination, context_safe
-from ...errors import AmiActionFailed, AmiError, AmiTimeout, AmiUnavailable, ChannelHungUp, UnsafeValue
+from ...ami import AmiClient, ExtensionState, check_channel, extension_of
+from ...destinations import Destination
+from ...errors import AmiError, ChannelHungUp, UnsafeValue
 from ...logsafe import sanitize
-from ...routing import Call, Outcome, Services
-from ...supervisor import caller_id, chanspy_data, ring_channel
-from .. import ModuleSpec
-from .config import HelpRequest
-from .lookup import LookupFailed, lookup_manager
-
-log = logging.getLogger("agi_server.help")
-
-# Extension states in which a helper is not rung: in use, busy, unavailable,
-# ringing (and combinations), on hold, removed. Idle and unknown (no hint
-# state to go by) are tried.
-NOT_FREE = frozenset({-2, 1, 2, 4, 8, 9, 16, 17})
-NOTICE_EXTEN = "unavailable"  # extension of the help context that plays the prompt
-NOTICE_TIMEOUT = 10.0
+from ...numbers import check_extension
+from ...routing import Call, Outcome
+from ...schema import Department
+from .config import HelpRequestSettings
+from .lookup import LookupFailed, lookup_manager, tls_context
+from .ringing import HelpRinging, HelpTicket, is_free
 
 
-def department_helpers(departments, operator: str) -> list[str]:
+def department_helpers(departments: Mapping[str, Department], operator: str) -> list[str]:
     """Helpers of every department the operator belongs to, in order."""
     out: list[str] = []
     for dept in departments.values():
@@ -55,37 +44,26 @@ def department_helpers(departments, operator: str) -> list[str]:
     return out
 
 
-def is_free(state: ExtensionState | None) -> bool:
-    return state is None or state.status not in NOT_FREE
+class HelpRequest:
+    """The ``help/<slug>`` route of one configured help request. ``ringing``
+    is None when AMI is not configured: the operator hears "manager
+    unavailable"."""
 
-
-@dataclass(frozen=True)
-class HelpTicket:
-    """One help request: who asks, which channel the manager joins, and whom
-    to ring, in order."""
-
-    operator: str
-    channel: str
-    helpers: tuple[str, ...]
-
-
-class HelpDesk:
-    """The handler of one configured help request (route ``help/<slug>``)."""
-
-    def __init__(self, item: HelpRequest, services: Services) -> None:
+    def __init__(self, item: HelpRequestSettings, ami: AmiClient | None, ringing: HelpRinging | None,
+                 departments: Mapping[str, Department], hints_context: str, call_timeout: float) -> None:
         self.item = item
-        self.services = services
-        self.names = services.config.names
-        self.context = self.names.module_context("help", item.code)
-        self._jobs: dict[str, asyncio.Task[str | None]] = {}
-        self._noticed: set[asyncio.Task[str | None]] = set()  # jobs whose failure will be whispered
+        self.ami = ami
+        self.ringing = ringing
+        self.departments = departments
+        self.hints_context = hints_context
+        self.call_timeout = call_timeout
+        # Made now (at config load) rather than on a call: see lookup.py.
+        self.tls = tls_context() if item.manager == "lookup" else None
 
     @property
     def pending(self) -> list[asyncio.Task[str | None]]:
         """Ringing still in progress (tests wait on these)."""
-        return [task for task in self._jobs.values() if not task.done()]
-
-    # --- the AGI call -------------------------------------------------------------
+        return self.ringing.pending if self.ringing is not None else []
 
     async def __call__(self, call: Call) -> Outcome:
         in_call = call.env.query.get("via") == "incall"
@@ -103,34 +81,30 @@ class HelpDesk:
             return await self._unavailable(call, "AMI unavailable")
         if isinstance(ticket, str):
             return await self._unavailable(call, ticket)
-
-        job = self._jobs.get(operator)
-        if job is None or job.done():
-            job = asyncio.get_running_loop().create_task(self._ring(ticket), name=f"help-{self.item.slug}-{operator}")
-            self._jobs[operator] = job
-            job.add_done_callback(lambda task, operator=operator: self._forget(operator, task))
+        assert self.ringing is not None  # a ticket needs AMI, and with AMI there is ringing
+        ringing = self.ringing
+        job = ringing.ring(ticket)
         try:
             await call.channel.stream_file(self.item.prompt("request-sent"))
             if in_call:
-                self._notice_if_unanswered(job, ticket)
+                ringing.notice_if_unanswered(job, ticket)
                 return Outcome(
                     Destination("hangup"), f"request sent for {operator}: ringing {', '.join(ticket.helpers)}"
                 )
             # The operator dialled the code: stay on the line for the outcome.
-            agi = self.services.config.agi
-            budget = min(len(ticket.helpers) * self.item.ring_timeout + 5.0, agi.call_timeout - 5.0)
+            budget = min(len(ticket.helpers) * self.item.ring_timeout + 5.0, self.call_timeout - 5.0)
             try:
                 async with asyncio.timeout(max(budget, 1.0)):
                     helper = await asyncio.shield(job)
             except TimeoutError:
-                self._notice_if_unanswered(job, ticket)
+                ringing.notice_if_unanswered(job, ticket)
                 return Outcome(Destination("hangup"), "request sent; still ringing")
             if helper is not None:
                 return Outcome(Destination("hangup"), f"manager {helper} joined {operator}'s call")
             return await self._unavailable(call, "no manager answered")
         except ChannelHungUp:
             # The operator went back to the customer: tell them there.
-            self._notice_if_unanswered(job, ticket)
+            ringing.notice_if_unanswered(job, ticket)
             raise
 
     def _operator(self, call: Call, in_call: bool) -> str | None:
@@ -143,7 +117,7 @@ class HelpDesk:
 
     async def _ticket(self, call: Call, operator: str, in_call: bool) -> HelpTicket | str:
         """The request to ring, or why there is none."""
-        ami = self.services.ami
+        ami = self.ami
         if ami is None or not ami.connected:
             return "AMI unavailable"
         if in_call:
@@ -154,7 +128,7 @@ class HelpDesk:
                 return f"{operator} is not on a call"
             channel = check_channel(found.channel)
         helpers = [h for h in await self._candidates(call, operator) if h != operator]
-        free = [h for h in helpers if is_free(self._state(h))]
+        free = [h for h in helpers if is_free(self.state_of(h))]
         skipped = [h for h in helpers if h not in free]
         if skipped:
             call.log.info("help %s for %s: skipping busy or unreachable %s", self.item.code, operator, skipped)
@@ -166,7 +140,7 @@ class HelpDesk:
         out: list[str] = []
         if self.item.manager == "lookup" and self.item.lookup_url:
             try:
-                found = await lookup_manager(self.item.lookup_url, operator, self.item.lookup_timeout)
+                found = await lookup_manager(self.item.lookup_url, operator, self.item.lookup_timeout, self.tls)
             except LookupFailed as exc:
                 call.log.warning(
                     "help %s: manager lookup for %s failed (%s); using the department",
@@ -177,124 +151,14 @@ class HelpDesk:
             else:
                 if found:
                     out.append(found)
-        for helper in department_helpers(self.services.config.departments, operator):
+        for helper in department_helpers(self.departments, operator):
             if helper not in out:
                 out.append(helper)
         return out
 
-    def _state(self, exten: str) -> ExtensionState | None:
-        ami = self.services.ami
-        return ami.extension_state(exten, self.names.hints) or ami.extension_state(exten)
+    def state_of(self, exten: str) -> ExtensionState | None:
+        return self.ami.operator_state(exten, self.hints_context) if self.ami is not None else None
 
     async def _unavailable(self, call: Call, reason: str) -> Outcome:
         await call.channel.stream_file(self.item.prompt("manager-unavailable"))
         return Outcome(Destination("hangup"), reason)
-
-    # --- ringing (outlives the AGI call) ---------------------------------------------
-
-    async def _ring(self, ticket: HelpTicket) -> str | None:
-        """Ring the helpers in order until one answers; the answering one is
-        put on the operator's channel by ChanSpy. Returns who answered."""
-        ami = self.services.ami
-        item = self.item
-        for position, helper in enumerate(ticket.helpers):
-            if position and not is_free(self._state(helper)):
-                log.info("help %s for %s: %s became busy; skipped", item.code, ticket.operator, helper)
-                continue
-            try:
-                result = await ami.originate(
-                    ring_channel(self.names, helper),
-                    application="ChanSpy",
-                    data=chanspy_data(ticket.channel, item.mode),
-                    caller_id=caller_id(f"Help {ticket.operator}", ticket.operator),
-                    timeout_s=item.ring_timeout,
-                )
-            except AmiActionFailed as exc:
-                log.warning(
-                    "help %s for %s: cannot ring %s (%s)", item.code, ticket.operator, helper, sanitize(exc.message)
-                )
-                continue
-            except (AmiUnavailable, AmiTimeout) as exc:
-                # The outcome of an Originate in flight is unknown: ringing the
-                # next helper could put two managers on the call.
-                log.warning(
-                    "help %s for %s: AMI failed while ringing %s (%s)",
-                    item.code,
-                    ticket.operator,
-                    helper,
-                    sanitize(str(exc)),
-                )
-                return None
-            if result.success:
-                log.info(
-                    "help %s: manager %s joined %s (%s, %s)",
-                    item.code,
-                    helper,
-                    ticket.operator,
-                    sanitize(ticket.channel),
-                    item.mode,
-                )
-                return helper
-            log.info("help %s for %s: %s did not answer (%s)", item.code, ticket.operator, helper, result.reason_text)
-        log.info("help %s for %s: no manager answered", item.code, ticket.operator)
-        return None
-
-    def _notice_if_unanswered(self, job: asyncio.Task[str | None], ticket: HelpTicket) -> None:
-        """When ``job`` ends with nobody answering, whisper the prompt into
-        the operator's call (once per job)."""
-        if job in self._noticed:
-            return
-        self._noticed.add(job)
-
-        def done(task: asyncio.Task[str | None]) -> None:
-            self._noticed.discard(task)
-            if task.cancelled() or task.exception() is not None or task.result() is not None:
-                return
-            key = f"notice-{ticket.operator}"
-            notice = asyncio.get_running_loop().create_task(self._notify_unavailable(ticket), name=f"help-{key}")
-            self._jobs[key] = notice
-            notice.add_done_callback(lambda finished: self._forget(key, finished))
-
-        job.add_done_callback(done)
-
-    async def _notify_unavailable(self, ticket: HelpTicket) -> None:
-        """Whisper the "manager unavailable" prompt into the operator's call:
-        a Local channel into this request's context plays it, and ChanSpy on
-        that channel's other half whispers it to the operator only."""
-        try:
-            await self.services.ami.originate(
-                f"Local/{NOTICE_EXTEN}@{self.context}/n",
-                application="ChanSpy",
-                data=chanspy_data(ticket.channel, "whisper"),
-                caller_id=caller_id(f"Help {ticket.operator}", ticket.operator),
-                timeout_s=NOTICE_TIMEOUT,
-            )
-        except (AmiError, UnsafeValue) as exc:
-            log.warning(
-                "help %s for %s: could not whisper the unavailable prompt (%s)",
-                self.item.code,
-                ticket.operator,
-                sanitize(str(exc)),
-            )
-
-    def _forget(self, key: str, task: asyncio.Task) -> None:
-        if self._jobs.get(key) is task:
-            del self._jobs[key]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("help %s: ringing failed", self.item.code, exc_info=task.exception())
-
-
-def build(item: HelpRequest, services: Services) -> HelpDesk:
-    return HelpDesk(item, services)
-
-
-SPEC = ModuleSpec(
-    kind="help",
-    section="help_requests",
-    template="help.conf.j2",
-    build=build,
-    # No failure destination: the operator hears a prompt, and when the
-    # server is unreachable the dialplan plays "manager unavailable" itself.
-    failure=lambda item: None,
-    route_code=lambda item: context_safe(item.code),
-)

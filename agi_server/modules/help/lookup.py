@@ -9,22 +9,38 @@ one short timeout, and at most a few KiB are read.
 
 The request is made with httpx (chunked replies, TLS, proxies handled by a
 well-kept library); the body is read as a stream and cut off past a few KiB.
+The TLS context (certifi's CAs, what httpx uses by default) is made once, when
+the config is loaded: making one takes a few hundred milliseconds of CPU,
+which on every lookup would stall the event loop and every call with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
 import re
+import ssl
 from urllib.parse import quote, urlsplit
 
+import certifi
+import httpcore  # noqa: F401  (loaded now, see below)
 import httpx
 
 from ... import __version__
 from ...errors import AgiServerError
+from ...numbers import is_extension
+
+# httpx loads its HTTP stack (httpcore, h11, anyio and anyio's asyncio
+# backend) on the first request: about 0.3 s of imports on the event loop,
+# in the middle of the first help request's call. Loaded with this module,
+# at start-up, instead. (A later anyio may name its backend otherwise: then
+# the first request pays, as before.)
+with contextlib.suppress(ImportError):
+    importlib.import_module("anyio._backends._asyncio")
 
 MAX_BODY = 4096
-_EXTENSION = re.compile(r"[0-9]{1,20}")
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -67,12 +83,17 @@ def parse_manager_reply(status: int, body: bytes) -> str | None:
         text = value
     if text == "":
         return None
-    if not _EXTENSION.fullmatch(text):
+    if not is_extension(text):
         raise LookupFailed(f"lookup reply is not an extension: {text[:40]!r}")
     return text
 
 
-async def http_get(url: str, timeout: float) -> tuple[int, bytes]:
+def tls_context() -> ssl.SSLContext:
+    """Verifies servers against certifi's CAs, as httpx does by default."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+async def http_get(url: str, timeout: float, tls: ssl.SSLContext | None = None) -> tuple[int, bytes]:
     """GET ``url`` with httpx; returns (status, body), the body capped at
     ``MAX_BODY`` bytes. No redirects: the admin configured the URL."""
     parts = urlsplit(url)
@@ -82,7 +103,9 @@ async def http_get(url: str, timeout: float) -> tuple[int, bytes]:
         raise LookupFailed("unsafe lookup URL (spaces or control characters)")
     headers = {"User-Agent": f"agi-server/{__version__}", "Accept": "text/plain, application/json"}
     try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, headers=headers) as client:
+        verify = tls if tls is not None else tls_context()
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, headers=headers,
+                                     verify=verify) as client:
             async with client.stream("GET", url) as response:
                 body = b""
                 async for chunk in response.aiter_bytes():
@@ -96,12 +119,13 @@ async def http_get(url: str, timeout: float) -> tuple[int, bytes]:
         raise LookupFailed(f"lookup failed: {type(exc).__name__}: {exc}") from None
 
 
-async def lookup_manager(template: str, operator: str, timeout: float) -> str | None:
+async def lookup_manager(template: str, operator: str, timeout: float,
+                         tls: ssl.SSLContext | None = None) -> str | None:
     """Ask the lookup source for ``operator``'s manager, within ``timeout``."""
     url = lookup_request_url(template, operator)
     try:
         async with asyncio.timeout(timeout):
-            status, body = await http_get(url, timeout)
+            status, body = await http_get(url, timeout, tls)
     except TimeoutError:
         raise LookupFailed(f"lookup did not answer within {timeout:g}s") from None
     return parse_manager_reply(status, body)

@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import TypeVar
 
 from ...config import Config
-from ...config_types import format_duration
 from ...errors import AgiServerError
 from ...logsafe import sanitize
+from ...numbers import normalise
+from ...schema import format_duration
 from ...store import Store, command_store
-from ..calldist.handler import number_context
-from ..calldist.numbers import normalise
-from .config import OperatorReconnect
+from . import SPEC
+from .config import OperatorReconnectSettings
 from .memory import Link, OperatorMemory
 
 T = TypeVar("T")
@@ -27,14 +27,14 @@ T = TypeVar("T")
 
 def customer_number(config: Config, number: str) -> str:
     """``number`` in E.164, as the module stores it; error if it is none."""
-    parsed = normalise(number, number_context(config))
-    if parsed.kind == "anonymous" or not parsed.e164:
+    parsed = normalise(number, config.numbers)
+    if parsed.category == "anonymous" or not parsed.e164:
         raise AgiServerError(f"'{sanitize(number, 40)}' is not a customer phone number")
     return parsed.e164
 
 
-def modules(config: Config, code: str | None) -> list[OperatorReconnect]:
-    items = list(config.operator_reconnects)
+def modules(config: Config, code: str | None) -> list[OperatorReconnectSettings]:
+    items = config.entries(SPEC)
     if not items:
         raise AgiServerError("the config has no operator_reconnects")
     if code is None:
@@ -54,7 +54,7 @@ def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def describe(item: OperatorReconnect, customer: str, link: Link | None) -> str:
+def describe(item: OperatorReconnectSettings, customer: str, link: Link | None) -> str:
     head = f"reconnect {item.code} ({item.name}): {customer}"
     if link is None:
         return f"{head}: no operator remembered"

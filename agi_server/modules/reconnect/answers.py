@@ -17,34 +17,26 @@ recorded). The memory's per-call guard makes the second report a no-op.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ...ami import extension_of
-from ...config import ConfigFile, member_extensions
+from ...ami import AmiClient, extension_of
 from ...errors import StoreUnavailable
 from ...logsafe import sanitize
-from ..calldist.numbers import Normaliser
-from .config import OperatorReconnect
+from ...numbers import Normaliser
+from ...protocol.ami import Headers
+from .config import OperatorReconnectSettings
 from .memory import OperatorMemory
 
 log = logging.getLogger(__name__)
 
-_EXTENSION = re.compile(r"[0-9]{1,20}")
 # Asterisk uniqueids/linkedids are "1795305165.14"; Originate may set any
 # ChannelId, so accept a conservative superset.
 _CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def target_members(item: OperatorReconnect, file: ConfigFile) -> frozenset[str]:
-    """Operators of the target: the extension itself, or the queue's members
-    (listed ones, else the department of the queue's name)."""
-    if item.target.kind == "extension":
-        return frozenset({item.target.value})
-    return frozenset(member_extensions(file, item.target.value, item.members))
 
 
 def call_id(value: str | None) -> str | None:
@@ -75,7 +67,7 @@ class AnswerRecorder:
 
     def __init__(
         self,
-        item: OperatorReconnect,
+        item: OperatorReconnectSettings,
         members: frozenset[str],
         memory: OperatorMemory,
         normalise: Normaliser,
@@ -94,7 +86,7 @@ class AnswerRecorder:
     async def record(self, caller_id: str | None, operator: str | None, call: str | None, via: str) -> Recorded:
         """Raises StoreUnavailable when Redis is down."""
         number = self.normalise(caller_id)
-        if number.kind == "anonymous" or not number.e164:
+        if number.category == "anonymous" or not number.e164:
             return Recorded("skipped", "not a customer number (anonymous or internal)")
         if operator is None or operator not in self.members:
             return Recorded("skipped", f"{sanitize(operator or '?', 24)} is not an operator of {self.item.target}",
@@ -111,12 +103,26 @@ class AnswerRecorder:
 
 
 class AmiAnswerListener:
-    """Feeds AMI answer events of every reconnect module to its recorder."""
+    """Feeds AMI answer events of every reconnect module to its recorder;
+    :meth:`run` is the module's worker."""
 
-    def __init__(self, recorders: Iterable[AnswerRecorder]) -> None:
+    def __init__(self, recorders: Iterable[AnswerRecorder], ami: AmiClient) -> None:
         self.recorders = list(recorders)
+        self.ami = ami
 
-    async def on_agent_connect(self, event: Mapping[str, str]) -> None:
+    async def run(self) -> None:
+        """Subscribed while running; cancelled on stop and on reload."""
+        unsubscribe = [
+            self.ami.on_event("AgentConnect", self.on_agent_connect),
+            self.ami.on_event("DialEnd", self.on_dial_end),
+        ]
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for stop in unsubscribe:
+                stop()
+
+    async def on_agent_connect(self, event: Headers) -> None:
         queue = event.get("Queue") or ""
         operator = extension_of(event.get("Interface")) or extension_of(event.get("DestChannel"))
         for recorder in self.recorders:
@@ -124,7 +130,7 @@ class AmiAnswerListener:
             if target.kind == "queue" and target.value == queue:
                 await self._record(recorder, event, operator)
 
-    async def on_dial_end(self, event: Mapping[str, str]) -> None:
+    async def on_dial_end(self, event: Headers) -> None:
         if (event.get("DialStatus") or "").upper() != "ANSWER" or not event.get("Channel"):
             return
         operator = extension_of(event.get("DestChannel"))
@@ -133,7 +139,7 @@ class AmiAnswerListener:
             if target.kind == "extension" and target.value == operator:
                 await self._record(recorder, event, operator)
 
-    async def _record(self, recorder: AnswerRecorder, event: Mapping[str, str], operator: str | None) -> None:
+    async def _record(self, recorder: AnswerRecorder, event: Headers, operator: str | None) -> None:
         caller = event.get("CallerIDNum")
         call = call_id(event.get("Linkedid")) or call_id(event.get("Uniqueid"))
         try:

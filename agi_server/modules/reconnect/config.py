@@ -9,16 +9,16 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from ...config_types import (
+from ...schema import (
     Code,
     DestinationField,
     Duration,
     Extension,
     NonBlank,
+    Section,
     format_duration,
     parse_duration,
 )
-from ...schema_base import Section
 
 MAX_EXPIRY = 24 * 3600
 
@@ -75,7 +75,9 @@ _DIAL = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,19}/[A-Za-z0-9_.@/+-]*\{exten\}[A-Za
 MAX_RING_TIMEOUT = 300.0
 
 
-class OperatorReconnect(Section):
+class OperatorReconnectSettings(Section):
+    """One module of ``operator_reconnects:``."""
+
     code: Code
     name: NonBlank
     expiry: ExpiryField

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agi_server.modules.calldist.numbers import NumberContext, normalise
-from agi_server.modules.calldist.patterns import PatternError, compile_pattern
+from agi_server.numbers import NumberContext, PatternError, compile_pattern, normalise
 
 TEHRAN = NumberContext(country_code="98", area_code="21")
 
@@ -40,20 +39,20 @@ def test_underscore_is_exactly_one_digit():
     assert not matches("+9893512345_", "09351234567")
 
 
-def test_e164_pattern_kinds():
+def test_e164_pattern_shapes():
     prefix = compile_pattern("+9841________")
-    assert (prefix.kind, prefix.prefix, prefix.target, prefix.syntax) == (
+    assert (prefix.shape, prefix.prefix, prefix.target, prefix.syntax) == (
         "prefix",
         "+9841",
         "e164",
         "e164",
     )
     general = compile_pattern("+98_1__3_____")
-    assert (general.kind, general.prefix) == ("general", "+98")
+    assert (general.shape, general.prefix) == ("general", "+98")
     assert matches("+98_1__3_____", "04112345678")
     assert not matches("+98_1__4_____", "04112345678")
     exact = compile_pattern("+989121234567")
-    assert (exact.kind, exact.prefix) == ("exact", "+989121234567")
+    assert (exact.shape, exact.prefix) == ("exact", "+989121234567")
     assert matches("+989121234567", "9121234567")
     assert not matches("+989121234567", "09121234568")
 
@@ -91,18 +90,18 @@ def test_asterisk_patterns_match_the_national_form(pattern, raw, expected):
     assert matches(pattern, raw) is expected
 
 
-def test_asterisk_pattern_kinds():
-    assert compile_pattern("_0912XXXXXXX").kind == "prefix"
+def test_asterisk_pattern_shapes():
+    assert compile_pattern("_0912XXXXXXX").shape == "prefix"
     assert compile_pattern("_0912XXXXXXX").prefix == "0912"
-    assert compile_pattern("_0912.").kind == "prefix"
-    assert compile_pattern("_09[13]XXXXXXXX").kind == "prefix"  # a class is a wildcard
+    assert compile_pattern("_0912.").shape == "prefix"
+    assert compile_pattern("_09[13]XXXXXXXX").shape == "prefix"  # a class is a wildcard
     assert compile_pattern("_09[13]XXXXXXXX").prefix == "09"
-    assert compile_pattern("_09X1XXXXXXX").kind == "general"  # digit after a wildcard
+    assert compile_pattern("_09X1XXXXXXX").shape == "general"  # digit after a wildcard
     assert compile_pattern("_09X1XXXXXXX").prefix == "09"
-    assert compile_pattern("_X.").kind == "general"
+    assert compile_pattern("_X.").shape == "general"
     assert compile_pattern("_X.").prefix == ""
     exact = compile_pattern("_09121234567")
-    assert (exact.kind, exact.target, exact.prefix) == ("exact", "national", "09121234567")
+    assert (exact.shape, exact.target, exact.prefix) == ("exact", "national", "09121234567")
 
 
 # --- regex: ------------------------------------------------------------------
@@ -114,7 +113,7 @@ def test_regex_fullmatches_e164():
     assert not matches(r"regex:\+98935", "09351234567")  # full match, not search
     assert not matches(r"regex:.*", "anonymous")  # no E.164, nothing to match
     pattern = compile_pattern(r"regex:\+9841\d{8}")
-    assert (pattern.kind, pattern.target, pattern.syntax) == ("general", "e164", "regex")
+    assert (pattern.shape, pattern.target, pattern.syntax) == ("general", "e164", "regex")
 
 
 @pytest.mark.parametrize(
@@ -149,7 +148,7 @@ def test_regex_prefix_never_excludes_a_match():
 @pytest.mark.parametrize("text", ["09121234567", "9121234567", "989121234567"])
 def test_plain_number_is_exact_on_e164(text):
     pattern = compile_pattern(text)
-    assert (pattern.kind, pattern.target, pattern.prefix) == ("exact", "e164", "+989121234567")
+    assert (pattern.shape, pattern.target, pattern.prefix) == ("exact", "e164", "+989121234567")
     assert pattern.matches(caller("+989121234567"))
     assert not pattern.matches(caller("09121234568"))
 

@@ -1,9 +1,9 @@
-"""Mobile operator by original allocation, without loading every country's.
+"""Mobile carrier by original allocation, without loading every country's.
 
 ``phonenumbers.carrier.name_for_number(number, "en")`` answers from one
 table of every country's carrier names in every language, which costs the
 server ~11 MiB for its whole life to answer for the few country codes its
-callers come from. :func:`operator_name` gives the same answer from a table
+callers come from. :func:`carrier_name` gives the same answer from a table
 of one country code's English names, read from the same generated data
 files of phonenumbers the first time a number of that country is classified
 (a few tens of milliseconds, once per country code).
@@ -33,16 +33,18 @@ _ENTRY = re.compile(r" '(\d+)':(\{.*\}),?")
 _U_CALL = re.compile(r"u\(('(?:[^'\\]|\\.)*')\)")
 
 
-def operator_name(number: phonenumbers.PhoneNumber) -> str:
+def carrier_name(number: phonenumbers.PhoneNumber) -> str:
     """``phonenumbers.carrier.name_for_number(number, "en")``."""
     if phonenumbers.number_type(number) not in _CARRIER_TYPES:
         return ""
     country = str(number.country_code)
     table = _country_table(country)
     if table is None:
-        from phonenumbers import carrier  # the data files were not readable as expected
+        # The data files were not readable as expected: ask phonenumbers
+        # itself (its every-country table, ~11 MiB, loaded only then).
+        from phonenumbers import carrier
 
-        return carrier.name_for_number(number, "en")
+        return str(carrier.name_for_number(number, "en"))
     digits = country + phonenumbers.national_significant_number(number)
     for length in range(min(len(digits), _longest(country)), 0, -1):
         name = table.get(digits[:length])

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from ...ami import check_number
 from ...errors import UnsafeValue
-from ..calldist.numbers import Normaliser, NumberContext
-from ..calldist.patterns import compile_pattern
+from ...numbers import Normaliser, NumberContext, compile_pattern
 
 # Longest number a caller may type (E.164 is 15 digits; a national form with
 # the international prefix is at most 17).
@@ -41,7 +40,7 @@ class NumberPolicy:
         not a phone number, or not allowed."""
         number = self.normalise(raw)
         national = number.national
-        if number.kind == "anonymous" or not national or not (national.isascii() and national.isdigit()):
+        if number.category == "anonymous" or not national or not (national.isascii() and national.isdigit()):
             return None
         if not any(pattern.matches(number) for pattern in self.patterns):
             return None

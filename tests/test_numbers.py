@@ -1,4 +1,4 @@
-"""Caller-ID normalisation and classification (calldist.numbers)."""
+"""Caller-ID normalisation and classification (agi_server.numbers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agi_server.modules.calldist.numbers import (
+from agi_server.numbers import (
     MAX_RAW_LENGTH,
     TYPES,
     CallerNumber,
@@ -48,7 +48,7 @@ E164_SHAPE = re.compile(r"\+[0-9]+")
 def test_mobile_shapes_normalise_to_one_e164(raw):
     number = normalise(raw, TEHRAN)
     assert number.e164 == "+989351234567"
-    assert number.kind == "mobile"
+    assert number.category == "mobile"
     assert number.national == "09351234567"
     assert number.valid
     assert number.raw == raw
@@ -58,7 +58,7 @@ def test_mobile_shapes_normalise_to_one_e164(raw):
 def test_tehran_landline_shapes(raw):
     number = normalise(raw, TEHRAN)
     assert number.e164 == "+982188776655"
-    assert number.kind == "landline"
+    assert number.category == "landline"
     assert number.area == "21"
     assert number.is_city
     assert number.region_name == "Tehran province"
@@ -75,7 +75,7 @@ def test_national_number_without_trunk_zero_is_read_as_national():
     # without its trunk 0, for landlines exactly as for mobiles.
     number = normalise("4112345678", TEHRAN)
     assert number.e164 == "+984112345678"
-    assert number.kind == "landline"
+    assert number.category == "landline"
     assert number.area == "41"
     assert not number.is_city
     assert number.region_name == "East Azarbaijan"
@@ -101,7 +101,7 @@ def test_exit_code_prefix_is_removed_when_needed(raw, e164):
 def test_foreign_numbers_are_international(raw):
     number = normalise(raw, TEHRAN)
     assert number.e164 == "+447911123456"
-    assert number.kind == "international"
+    assert number.category == "international"
     assert number.national == "00447911123456"
     assert number.area is None
     assert not number.is_city
@@ -109,7 +109,7 @@ def test_foreign_numbers_are_international(raw):
 
 def test_foreign_landline_has_no_iranian_area():
     number = normalise("+442071234567", TEHRAN)
-    assert number.kind == "international"
+    assert number.category == "international"
     assert number.area is None
     assert number.region_name == "London"
 
@@ -134,14 +134,14 @@ def test_foreign_landline_has_no_iranian_area():
 )
 def test_withheld_caller_ids_are_anonymous(raw):
     number = normalise(raw, TEHRAN)
-    assert number.kind == "anonymous"
+    assert number.category == "anonymous"
     assert number.e164 is None
     assert number.national is None
     assert not number.valid
 
 
 @pytest.mark.parametrize(
-    "raw, operator",
+    "raw, carrier",
     [
         ("09121234567", "mci"),
         ("09191234567", "mci"),
@@ -151,18 +151,18 @@ def test_withheld_caller_ids_are_anonymous(raw):
         ("02188776655", None),
     ],
 )
-def test_operator_comes_from_phonenumbers_carrier(raw, operator):
-    assert normalise(raw, TEHRAN).operator == operator
+def test_carrier_comes_from_phonenumbers_carrier(raw, carrier):
+    assert normalise(raw, TEHRAN).carrier == carrier
 
 
-def test_foreign_operator_is_lowercased_carrier_name():
-    assert normalise("+447911123456", TEHRAN).operator == "jt"
+def test_foreign_carrier_is_lowercased_carrier_name():
+    assert normalise("+447911123456", TEHRAN).carrier == "jt"
 
 
 @pytest.mark.parametrize("raw", ["+80012345678", "0080012345678"])
 def test_non_geographic_numbers_are_international(raw):
     number = normalise(raw, TEHRAN)
-    assert (number.e164, number.kind) == ("+80012345678", "international")
+    assert (number.e164, number.category) == ("+80012345678", "international")
 
 
 @pytest.mark.parametrize("raw", ["800000000000", "+882123456789", "+8001234567", "00800"])
@@ -173,7 +173,7 @@ def test_non_geographic_junk_does_not_crash(raw):
 def test_unallocated_full_length_number_keeps_its_e164_but_is_not_valid():
     number = normalise("09421234567", TEHRAN)
     assert number.e164 == "+989421234567"
-    assert number.kind == "unknown"
+    assert number.category == "unknown"
     assert not number.valid
     assert number.national == "09421234567"
 
@@ -181,7 +181,7 @@ def test_unallocated_full_length_number_keeps_its_e164_but_is_not_valid():
 @pytest.mark.parametrize("raw", ["5050", "997", "1818", "0", "12125551234"])
 def test_short_or_unreadable_digits_are_unknown_without_e164(raw):
     number = normalise(raw, TEHRAN)
-    assert number.kind == "unknown"
+    assert number.category == "unknown"
     assert number.e164 is None
     assert number.national == raw  # so `_5XXX` can still route extensions
 
@@ -211,14 +211,14 @@ def test_short_or_unreadable_digits_are_unknown_without_e164(raw):
 )
 def test_hostile_caller_ids_are_unknown(raw):
     number = normalise(raw, TEHRAN)
-    assert number.kind == "unknown"
+    assert number.category == "unknown"
     assert number.e164 is None
 
 
 @given(st.text(max_size=80))
 def test_any_text_never_crashes_and_e164_is_plus_digits(raw):
     number = normalise(raw, TEHRAN_EXIT_9)
-    assert number.kind in {"anonymous", "mobile", "landline", "international", "unknown"}
+    assert number.category in {"anonymous", "mobile", "landline", "international", "unknown"}
     if number.e164 is not None:
         assert E164_SHAPE.fullmatch(number.e164)
     if number.national is not None:
@@ -231,10 +231,10 @@ def test_any_digit_string_gives_a_consistent_number(raw):
     number = normalise(raw, TEHRAN)
     if number.e164 is not None:
         assert E164_SHAPE.fullmatch(number.e164)
-        assert number.kind != "anonymous"
-    if number.kind in {"mobile", "landline"}:
+        assert number.category != "anonymous"
+    if number.category in {"mobile", "landline"}:
         assert number.valid and number.e164.startswith("+98")
-    if number.kind == "landline":
+    if number.category == "landline":
         assert number.area is not None
         assert number.is_city == (number.area == "21")
 
@@ -270,8 +270,8 @@ def test_normaliser_caches_per_instance():
 
 def test_normaliser_does_not_cache_oversized_input():
     normaliser = Normaliser(TEHRAN, cache_size=8)
-    assert normaliser("9" * 1000).kind == "unknown"
-    assert normaliser(None).kind == "anonymous"
+    assert normaliser("9" * 1000).category == "unknown"
+    assert normaliser(None).category == "anonymous"
     assert normaliser.cache_info().currsize == 0
 
 
@@ -381,7 +381,7 @@ def test_describe_landline():
     )
 
 
-def test_describe_other_kinds():
+def test_describe_other_categories():
     assert describe(normalise(IRANCELL, TEHRAN)) == ("+989351234567: mobile, irancell by original allocation")
     assert "anonymous" in describe(normalise(WITHHELD, TEHRAN))
     assert "international" in describe(normalise(FOREIGN, TEHRAN))
@@ -404,5 +404,5 @@ def test_describe_bounds_and_escapes_hostile_raw():
 def test_caller_number_is_frozen():
     number = normalise(MCI, TEHRAN)
     with pytest.raises(AttributeError):
-        number.kind = "landline"  # type: ignore[misc]
+        number.category = "landline"  # type: ignore[misc]
     assert isinstance(number, CallerNumber)

@@ -1,4 +1,5 @@
-"""Caller-number patterns for call distribution, compiled once at load.
+"""Caller-number patterns, compiled once at load (call-distribution items,
+a callback's allowed numbers).
 
 Four spellings, told apart by their first characters:
 
@@ -33,8 +34,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agi_server.errors import AgiServerError
-from agi_server.modules.calldist.numbers import CallerNumber, NumberContext, normalise
+from ..errors import AgiServerError
+from .caller import CallerNumber, normalise
+from .context import NumberContext
 
 REGEX_PREFIX = "regex:"
 E164_MAX_DIGITS = 15
@@ -65,7 +67,7 @@ class PatternError(AgiServerError, ValueError):
 class Pattern:
     """A compiled pattern.
 
-    ``kind`` is ``exact`` (one subject string), ``prefix`` (literal digits,
+    ``shape`` is ``exact`` (one subject string), ``prefix`` (literal digits,
     then only single-digit wildcards or a final ``.``/``!``) or ``general``.
     ``prefix`` is the literal start every matching subject has (the whole
     subject for ``exact``); the rule index uses it to skip patterns that
@@ -74,7 +76,7 @@ class Pattern:
 
     text: str
     syntax: str  # "e164" | "asterisk" | "regex" | "number"
-    kind: str
+    shape: str  # "exact" | "prefix" | "general"
     target: str
     prefix: str
     regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
@@ -180,9 +182,9 @@ def _compile_e164(text: str) -> Pattern:
     if prefix == text:
         return Pattern(text, "e164", "exact", E164, text)
     tail = text[len(prefix) :]
-    kind = "prefix" if set(tail) == {"_"} and len(prefix) > 1 else "general"
+    shape = "prefix" if set(tail) == {"_"} and len(prefix) > 1 else "general"
     regex = re.compile(re.escape(prefix) + tail.replace("_", "[0-9]"))
-    return Pattern(text, "e164", kind, E164, prefix, regex)
+    return Pattern(text, "e164", shape, E164, prefix, regex)
 
 
 def _compile_asterisk(text: str) -> Pattern:
@@ -234,8 +236,8 @@ def _compile_asterisk(text: str) -> Pattern:
         raise PatternError("nothing after '_'", len(text), text)
     if literal:
         return Pattern(text, "asterisk", "exact", NATIONAL, prefix)
-    kind = "prefix" if prefix and only_wildcards_after_prefix else "general"
-    return Pattern(text, "asterisk", kind, NATIONAL, prefix, re.compile("".join(parts)))
+    shape = "prefix" if prefix and only_wildcards_after_prefix else "general"
+    return Pattern(text, "asterisk", shape, NATIONAL, prefix, re.compile("".join(parts)))
 
 
 def _asterisk_class(text: str, start: int) -> tuple[str, int]:

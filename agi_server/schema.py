@@ -1,15 +1,31 @@
-"""Field types shared by the config schemas: durations, extensions,
-destinations. Each raises ``ValueError`` with a message an admin can act on;
-pydantic adds the key path and the value."""
+"""The vocabulary of config schemas, shared by the loader and the modules.
+
+:class:`Section` is the base of every section (unknown keys are errors, a
+typo such as ``faliure:`` must not be silently ignored; objects are frozen
+once validated). The field types (durations, codes, extensions,
+destinations) raise ``ValueError`` with a message an admin can act on;
+pydantic adds the key path and the value. :class:`Department` is here
+because modules read departments (operators and helpers) too.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from .destinations import Destination, parse_destination
+from .numbers.extensions import is_extension
+
+# The key of the validation context under which the config loader passes
+# the names of the modules that can be a destination (``calldist``, ...).
+MODULE_DESTINATIONS = "module_destinations"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -54,13 +70,10 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
-_EXTENSION = re.compile(r"[0-9]{1,20}")
-
-
 def _check_extension(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not _EXTENSION.fullmatch(value):
+    if not isinstance(value, str) or not is_extension(value):
         raise ValueError("an extension is 1-20 digits, e.g. \"5050\" (quote it in YAML)")
     return value
 
@@ -70,7 +83,7 @@ Extension = Annotated[str, BeforeValidator(_check_extension)]
 _DIGITS = re.compile(r"[0-9]*")
 
 
-def _digits(max_len: int, what: str):
+def _digits(max_len: int, what: str) -> Callable[[object], str]:
     def check(value: object) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
@@ -97,10 +110,11 @@ def _code(value: object) -> str:
 Code = Annotated[str, BeforeValidator(_code)]
 
 
-def _destination(value: object) -> Destination:
+def _destination(value: object, info: ValidationInfo) -> Destination:
     if isinstance(value, Destination):
         return value
-    return parse_destination(value)  # type: ignore[arg-type]
+    modules: Sequence[str] | None = (info.context or {}).get(MODULE_DESTINATIONS)
+    return parse_destination(value, modules)
 
 
 DestinationField = Annotated[Destination, BeforeValidator(_destination)]
@@ -113,3 +127,11 @@ def _not_blank(value: str) -> str:
 
 
 NonBlank = Annotated[str, AfterValidator(_not_blank)]
+
+
+class Department(Section):
+    """Operators (``extensions``) and the managers who help them (``helpers``,
+    tried in order)."""
+
+    extensions: list[Extension] = Field(default_factory=list)
+    helpers: list[Extension] = Field(default_factory=list)

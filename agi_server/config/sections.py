@@ -1,0 +1,129 @@
+"""The config sections every site has (``pbx``, ``agi``, ``redis``, ``ami``,
+``sounds``, ``logging``); the modules' sections are declared by the modules
+themselves (their ``settings`` in the module table)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from ..schema import AreaCode, CountryCode, Duration, ExitCode, Section
+
+_CONTEXT_NAME = r"[A-Za-z0-9_.+{}-]{1,79}"
+
+
+class Contexts(Section):
+    extension: str = Field(default="from-internal", pattern=_CONTEXT_NAME)
+    queue: str = Field(default="ext-queues", pattern=_CONTEXT_NAME)
+    ivr: str = Field(default="ivr-{code}", pattern=_CONTEXT_NAME)
+    hints: str = Field(default="ext-local", pattern=_CONTEXT_NAME)
+    outbound: str = Field(default="from-internal", pattern=_CONTEXT_NAME)
+
+
+class DialplanSection(Section):
+    prefix: str = Field(default="agi", pattern=r"[a-z][a-z0-9_-]{0,20}")
+    contexts: Contexts = Contexts()
+
+
+class PbxSection(Section):
+    country_code: CountryCode = "98"
+    area_code: AreaCode = "21"
+    exit_code: ExitCode = ""
+    language: str = Field(default="fa", pattern=r"[a-z]{2}(_[A-Z]{2})?")
+    dialplan: DialplanSection = DialplanSection()
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    m = re.fullmatch(r"\[?([A-Za-z0-9_.:-]+?)\]?:(\d{1,5})", value.strip())
+    if not m or not 0 <= int(m[2]) <= 65535:
+        raise ValueError("expected HOST:PORT such as 127.0.0.1:4573")
+    return m[1], int(m[2])
+
+
+class AgiSection(Section):
+    listen: str = "127.0.0.1:4573"
+    allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32"])
+    url: str = "agi://127.0.0.1:4573"
+    header_timeout: Duration = 5.0
+    command_timeout: Duration = 10.0
+    call_timeout: Duration = 120.0
+    shutdown_grace: Duration = 10.0
+    max_connections: int = Field(default=5000, ge=1)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_host_port(value)
+        return value
+
+    @field_validator("allow")
+    @classmethod
+    def _allow(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP network such as 127.0.0.1/32") from None
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.fullmatch(r"agi://[A-Za-z0-9_.:\[\]-]+", value):
+            raise ValueError("expected agi://HOST:PORT (how Asterisk reaches this server)")
+        return value
+
+    @property
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(item, strict=False) for item in self.allow]
+
+
+class RedisSection(Section):
+    url: str | None = None
+    connect_timeout: Duration = 0.5
+    command_timeout: Duration = 0.5
+    # Connections per process; at the cap a call waits for a free one
+    # within its own time budget (see store.connection_pool).
+    max_connections: int = Field(default=100, ge=1, le=10_000)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://HOST:PORT/DB, rediss://... or unix:///path")
+        return value or None
+
+
+class AmiSection(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = ""
+    secret: str = ""
+    action_timeout: Duration = 5.0
+    ping_interval: Duration = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.username)
+
+
+SoundFormat = Literal["wav", "ulaw", "alaw", "gsm", "sln16"]
+
+
+def _wav_only() -> list[SoundFormat]:
+    return ["wav"]
+
+
+class SoundsSection(Section):
+    directory: str | None = None  # default: <data_dir>/sounds
+    engine: Literal["espeak-ng", "gtts", "piper"] = "espeak-ng"
+    voice: str | None = None
+    piper_model: str | None = None
+    formats: list[SoundFormat] = Field(default_factory=_wav_only)
+
+
+class LoggingSection(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
