@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import pytest
 
 from agi_server.testing.agi_client import CallScript, ChannelModel, header_lines, parse_transcript
@@ -62,6 +65,68 @@ def test_model_replays_recording_byte_for_byte(name, transcripts):
     assert produced == rest
 
 
+# The project's own recordings (scripts/record-transcripts): the header says
+# who called; this is what each scenario set up around the call (the caller
+# always answered before the AGI started). Each ends with the AGISTATUS
+# Asterisk reported after the session.
+OWN_RECORDINGS = {
+    "stream-file-missing.txt": {"sounds": set()},
+    "stream-file-present.txt": {"sounds": {"agi-test-silence"}},
+    "say-digits-missing.txt": {"sounds": set()},
+    "say-digits-present.txt": {"sounds": {"digits/1", "digits/2", "digits/3"}},
+    "say-number-missing.txt": {"sounds": set()},
+    "get-data-missing.txt": {"sounds": set()},
+    "server-closes-at-once.txt": {},
+    "exec-dial-answered.txt": {"dial": {"Local/5050@agents": "ANSWER"}},
+    "agi-hangs-up.txt": {},
+    "caller-hangs-up-then-close.txt": {"keys": "!"},
+    "failure-then-caller-hangs-up.txt": {"sounds": set(), "keys": "!"},
+    "basic-commands-no-sounds.txt": {"sounds": set()},
+}
+_AGISTATUS = re.compile(r"^# after the session: AGISTATUS=(\w+)$", re.MULTILINE)
+
+
+def call_from_header(header: list[str], **scenario) -> tuple[CallScript, str, int]:
+    """The CallScript whose header is ``header``, and where it connected."""
+    env = dict(line.split(": ", 1) for line in header if line)
+    request = urlsplit(env["agi_request"])
+    call = CallScript(
+        script=env["agi_network_script"], channel=env["agi_channel"], language=env["agi_language"],
+        channel_type=env["agi_type"], uniqueid=env["agi_uniqueid"], version=env["agi_version"],
+        callerid=env["agi_callerid"], calleridname=env["agi_calleridname"], dnid=env["agi_dnid"],
+        context=env["agi_context"], extension=env["agi_extension"], priority=env["agi_priority"],
+        accountcode=env["agi_accountcode"], threadid=env["agi_threadid"],
+        args=tuple(v for k, v in env.items() if k.startswith("agi_arg_")), **scenario,
+    )  # fmt: skip
+    return call, request.hostname, request.port
+
+
+@pytest.mark.parametrize("name", sorted(OWN_RECORDINGS))
+def test_model_replays_own_recording_and_agistatus(name, transcripts):
+    text = (transcripts / "agi" / name).read_text(encoding="utf-8")
+    recorded = parse_transcript(text)
+    end = recorded.index(("<", "")) + 1
+    header = [line for _, line in recorded[:end]]
+    call, host, port = call_from_header(header, answered=True, **OWN_RECORDINGS[name])
+    assert header_lines(call, host, port) == header
+
+    model = ChannelModel(call)
+    produced = []
+    for direction, line in recorded[end:]:
+        if direction == ">":
+            produced.append((">", line))
+            produced += [("<", r) for r in model.answer(line)]
+    assert produced == recorded[end:]
+    statuses = _AGISTATUS.findall(text)
+    assert len(statuses) == 1, "an own recording ends with the AGISTATUS Asterisk reported"
+    assert model.agistatus == statuses[0]
+
+
+def test_every_recording_is_held_to_the_model(transcripts):
+    on_disk = {path.name for path in (transcripts / "agi").glob("*.txt")}
+    assert on_disk == set(RECORDED) | set(OWN_RECORDINGS)
+
+
 def test_transcript_copies_are_unchanged(transcripts):
     """The fixtures shipped in the package are the recordings, unedited."""
     import pathlib
@@ -72,3 +137,5 @@ def test_transcript_copies_are_unchanged(transcripts):
     for path in shared.rglob("*.txt"):
         copy = transcripts / path.relative_to(shared)
         assert copy.read_bytes() == path.read_bytes(), path.name
+    # The package README is the shared one plus a section on the own recordings.
+    assert (transcripts / "README.md").read_bytes().startswith((shared / "README.md").read_bytes())

@@ -5,7 +5,10 @@ order, ``unknown`` for a missing caller ID, raw caller names) and answers
 every command the way the recordings in ``transcripts/agi`` show: ``200
 result=...`` replies, ``510`` for unknown commands, the multi-line ``520``
 usage block, and after a hang-up a ``HANGUP`` line before the next reply,
-then ``511`` for commands that need a live channel.
+then ``511`` for commands that need a live channel. ``agistatus`` is what
+Asterisk sets when the session ends: ``FAILURE`` once a command failed on a
+live channel (``STREAM FILE`` or ``SAY NUMBER`` of a missing sound), even if
+the server set every variable afterwards.
 
 The caller is modelled by ``keys``, the DTMF the caller will press, in
 order, with two special marks: ``~`` the caller stays silent until the
@@ -73,6 +76,7 @@ class CallScript:
     dnid: str = "unknown"
     accountcode: str = ""
     threadid: str = "139713052620480"
+    version: str = AGI_VERSION  # agi_version (a source build says e.g. GIT-22-69535d4837)
     args: tuple[str, ...] = ()
     keys: str = ""
     # sound names that exist; None means every sound exists
@@ -116,7 +120,7 @@ def header_lines(call: CallScript, host: str, port: int) -> list[str]:
         ("agi_language", call.language),
         ("agi_type", call.channel_type),
         ("agi_uniqueid", call.uniqueid),
-        ("agi_version", AGI_VERSION),
+        ("agi_version", call.version),
         ("agi_callerid", caller),
         ("agi_calleridname", call.calleridname or "unknown"),
         ("agi_callingpres", "0"),
@@ -148,6 +152,7 @@ class ChannelModel:
         self.dead = False
         self._hangup_pending = False  # the HANGUP line is still owed
         self.replies = 0
+        self.command_failed = False  # a handler returned RESULT_FAILURE, channel up
 
     # -- the caller ---------------------------------------------------------
 
@@ -158,6 +163,22 @@ class ChannelModel:
 
     def _sound_exists(self, name: str) -> bool:
         return self.call.sounds is None or name in self.call.sounds
+
+    @property
+    def agistatus(self) -> str:
+        """``AGISTATUS`` if the session ended now (res_agi.c ``run_agi``): a
+        failure on a live channel sticks, even through a later hang-up
+        (failure-then-caller-hangs-up.txt); a hang-up alone is HANGUP."""
+        if self.command_failed:
+            return "FAILURE"
+        return "HANGUP" if self.dead else "SUCCESS"
+
+    def _failure(self, reply: list[str]) -> list[str]:
+        """A reply whose command returned RESULT_FAILURE: it makes the final
+        AGISTATUS FAILURE unless the channel was hung up (stream-file-missing.txt)."""
+        if not self.dead:
+            self.command_failed = True
+        return reply
 
     # -- commands -----------------------------------------------------------
 
@@ -199,8 +220,8 @@ class ChannelModel:
         return ["200 result=0"]
 
     def _cmd_hangup(self, args: list[str]) -> list[str]:
+        # Asterisk writes HANGUP before the next reply here too (agi-hangs-up.txt).
         self.hang_up()
-        self._hangup_pending = False  # the AGI asked; no surprise line
         return ["200 result=1"]
 
     def _cmd_channel_status(self, args: list[str]) -> list[str]:
@@ -252,7 +273,7 @@ class ChannelModel:
         if len(args) < 2:
             return self._usage("STREAM FILE")
         if not self._sound_exists(args[0]):
-            return ["200 result=-1 endpos=0"]
+            return self._failure(["200 result=-1 endpos=0"])
         key = self._press(args[1]) if self.keys and self.keys[0] in args[1] + "!" else None
         if key == "!":
             return ["200 result=-1 endpos=0"]
@@ -261,12 +282,22 @@ class ChannelModel:
         return ["200 result=0 endpos=24000"]
 
     def _cmd_say_digits(self, args: list[str]) -> list[str]:
+        # Missing digit files are skipped, not an error: result=0, SUCCESS
+        # (say.c ast_get_digit_str; say-digits-missing.txt).
         if len(args) < 2:
             return self._usage("SAY DIGITS")
         key = self._press(args[1]) if self.keys and self.keys[0] in args[1] + "!" else None
         if key == "!":
             return ["200 result=-1"]
         return [f"200 result={ord(key)}"] if key else ["200 result=0"]
+
+    def _cmd_say_number(self, args: list[str]) -> list[str]:
+        if len(args) not in (2, 3) or not re.fullmatch(r"-?[0-9]+", args[0]):
+            return self._usage("SAY NUMBER")
+        # Unlike SAY DIGITS, a missing file fails (say-number-missing.txt).
+        if not all(self._sound_exists(name) for name in _number_sounds(int(args[0]))):
+            return self._failure(["200 result=-1"])
+        return self._cmd_say_digits(args[:2])
 
     def _cmd_wait_for_digit(self, args: list[str]) -> list[str]:
         if len(args) != 1:
@@ -336,6 +367,23 @@ class ChannelModel:
         return ["200 result=0"] if value is None else [f"200 result=1 ({value})"]
 
 
+def _number_sounds(num: int) -> list[str]:
+    """The files English SAY NUMBER plays (say.c ``get_number_str_en``); 0 is
+    said as a digit, whose file is skipped when missing."""
+    if num == 0:
+        return []
+    if num < 0:
+        return ["digits/minus", *_number_sounds(-num)]
+    if num < 20:
+        return [f"digits/{num}"]
+    if num < 100:
+        return [f"digits/{num // 10 * 10}", *_number_sounds(num % 10)]
+    if num < 1000:
+        return [f"digits/{num // 100}", "digits/hundred", *_number_sounds(num % 100)]
+    size, word = next((s, w) for s, w in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")) if num >= s)
+    return [*_number_sounds(num // size), f"digits/{word}", *_number_sounds(num % size)]
+
+
 async def place_call(
     host: str,
     port: int,
@@ -347,8 +395,9 @@ async def place_call(
     """Connect like Asterisk's ``AGI(agi://host:port/script)`` and run the call.
 
     ``agistatus`` is what Asterisk would set: FAILURE when the connection
-    is refused, HANGUP when the caller hung up, else SUCCESS (also when the
-    server just closed the socket - the reason for the done-marker).
+    is refused or a command failed on a live channel (a missing prompt),
+    HANGUP when the caller hung up, else SUCCESS (also when the server just
+    closed the socket - the reason for the done-marker).
     """
     call = call or CallScript()
     model = ChannelModel(call)
@@ -387,8 +436,7 @@ async def place_call(
             await writer.wait_closed()
         except (ConnectionError, OSError):
             pass
-    status = "HANGUP" if model.dead else "SUCCESS"
-    return CallResult(model.variables, commands, lines, status, model.dead, closed_by_server)
+    return CallResult(model.variables, commands, lines, model.agistatus, model.dead, closed_by_server)
 
 
 def parse_transcript(text: str) -> list[tuple[str, str]]:

@@ -5,8 +5,8 @@ Asterisk is not installable here, so this walks the generated
 evaluates the ``$[...]`` expressions the templates use (``=``, ``!=``,
 ``&``, ``|``, parentheses, quoted strings) and ``${CUT(...)}``, follows ``Goto``/``GotoIf``
 and labels, and runs ``AGI(agi://...)`` through the fake Asterisk client
-against the real server, setting ``AGISTATUS`` like Asterisk does. It stops
-at the first jump out of the generated contexts (the PBX's own), at
+against the real server, setting ``AGISTATUS`` like Asterisk does (and
+ending there when it is ``HANGUP``, as Asterisk does). It stops at the first jump out of the generated contexts (the PBX's own), at
 ``Dial``/``Queue``/``ChanSpy`` (recorded as where the call rang), or at
 ``Hangup``. Only what the generated dialplan uses is supported; anything
 else raises, so a template change cannot silently slip past the tests.
@@ -253,6 +253,10 @@ async def run_context(
             index += 1
         elif app == "AGI":
             await _agi(data, call, variables)
+            if variables["AGISTATUS"] == "HANGUP":
+                # AGI() returns -1 for a caller who hung up: Asterisk runs
+                # nothing after it but the h extension (seen on Asterisk 22).
+                return RunResult(steps, "hangup", f"{ctx},{ext},{prio.number}", variables, rang)
             index += 1
         elif app == "Goto":
             ctx2, ext2, index2 = _jump(contexts, ctx, ext, data)
