@@ -26,6 +26,7 @@ from .modules.calldist.config import CallDistribution
 from .modules.help.config import HelpRequest
 from .modules.reconnect.config import OperatorReconnect
 from .schema_base import Section
+from .web.config import HttpSection
 
 _CONTEXT_NAME = r"[A-Za-z0-9_.+{}-]{1,79}"
 # libyaml's safe loader when PyYAML was built with it: 3x faster on a config
@@ -145,6 +146,7 @@ class ConfigFile(Section):
     redis: RedisSection = RedisSection()
     data_dir: str = "./var"
     ami: AmiSection = AmiSection()
+    http: HttpSection = HttpSection()
     departments: dict[str, Department] = Field(default_factory=dict)
     sounds: SoundsSection = SoundsSection()
     logging: LoggingSection = LoggingSection()
