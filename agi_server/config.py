@@ -25,8 +25,10 @@ from .modules.callback.config import CallbackRequest
 from .modules.calldist.config import CallDistribution
 from .modules.help.config import HelpRequest
 from .modules.reconnect.config import OperatorReconnect
+from .calls.config import CallLogSection, RecordingsSection
 from .schema_base import Section
 from .web.config import HttpSection
+from .webhooks.config import WebhooksSection
 
 _CONTEXT_NAME = r"[A-Za-z0-9_.+{}-]{1,79}"
 # libyaml's safe loader when PyYAML was built with it: 3x faster on a config
@@ -53,6 +55,9 @@ class PbxSection(Section):
     exit_code: ExitCode = ""
     language: str = Field(default="fa", pattern=r"[a-z]{2}(_[A-Z]{2})?")
     dialplan: DialplanSection = DialplanSection()
+    # This PBX's name in call records and webhook payloads (several PBXs
+    # feeding one CRM); empty: the host name.
+    name: str = Field(default="", pattern=r"[A-Za-z0-9_.-]{0,64}")
 
 
 class AgiSection(Section):
@@ -154,6 +159,9 @@ class ConfigFile(Section):
     callback_requests: list[CallbackRequest] = Field(default_factory=list)
     operator_reconnects: list[OperatorReconnect] = Field(default_factory=list)
     help_requests: list[HelpRequest] = Field(default_factory=list)
+    call_log: CallLogSection = CallLogSection()
+    recordings: RecordingsSection = RecordingsSection()
+    webhooks: WebhooksSection = WebhooksSection()
 
 
 @dataclass(frozen=True)
@@ -345,6 +353,9 @@ def cross_check(file: ConfigFile) -> list[Problem]:
                     check_dest(f"{where}.{key}", getattr(item, key))
             for j, rule in enumerate(getattr(item, "items", [])):
                 check_dest(f"{where}.items[{j}].destination", rule.destination)
+    missed = file.call_log.missed_callback
+    if missed and missed not in codes["callback"]:
+        problems.append(Problem("call_log.missed_callback", missed, f"no callback_requests entry has code {missed!r}"))
     for section in ("callback_requests", "operator_reconnects"):
         for i, item in enumerate(getattr(file, section)):
             if item.target.kind == "queue" and not item.members and item.target.value not in file.departments:
