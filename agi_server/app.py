@@ -81,6 +81,7 @@ class Application:
     ami: object | None
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     background: bool = True
+    web: object | None = None  # agi_server.web.service.WebService while the HTTP API runs
 
     @classmethod
     async def start(
@@ -90,6 +91,7 @@ class Application:
         listen: tuple[str, int] | None = None,
         reuse_port: bool = False,
         background: bool = True,
+        http_listen: tuple[str, int] | None = None,
     ) -> Application:
         store, embedded = await asyncio.to_thread(store_from_config, config)
         if not await store.ping():
@@ -104,7 +106,23 @@ class Application:
         await server.start(host, port, reuse_port=reuse_port)
         app = cls(config.path, config, server, store, embedded, ami, background=background)
         app._start_workers(server.state.services)
+        if config.file.http.enabled and background:  # one process serves HTTP (serve --workers N)
+            await app._start_web(http_listen or split_host_port(config.file.http.listen))
         return app
+
+    async def _start_web(self, address: tuple[str, int]) -> None:
+        """The HTTP API on this loop; a port it cannot bind is logged, and
+        calls go on being served without it."""
+        from .web.service import WebService
+
+        web = WebService(config=self.config, store=self.store, ami=self.ami, agi_server=self.server)
+        try:
+            await web.start(*address)
+        except OSError as exc:
+            log.error("HTTP API not started: cannot listen on %s:%s (%s); check http.listen", *address, exc.strerror)
+            await web.stop()
+            return
+        self.web = web
 
     def _start_workers(self, services: Services) -> None:
         if not self.background:
@@ -131,7 +149,7 @@ class Application:
             for problem in exc.problems:
                 log.error("  %s", problem)
             return False
-        for section in ("agi.listen", "redis", "ami", "data_dir"):
+        for section in ("agi.listen", "redis", "ami", "data_dir", "http.listen"):
             head, _, tail = section.partition(".")
             old_v, new_v = getattr(self.config, head), getattr(new, head)
             if tail:
@@ -146,12 +164,17 @@ class Application:
         self.server.swap(state)
         gc.freeze()  # the new rule sets too (see serve)
         self.config = new
+        if self.web is not None:
+            self.web.reload(new)
         self._stop_workers()
         self._start_workers(state.services)
         log.info("config reloaded: %d route(s)", len(state.routes))
         return True
 
     async def stop(self, grace: float | None = None) -> None:
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         await self.server.shutdown(self.config.agi.shutdown_grace if grace is None else grace)
         for task in self._stop_workers():
             with contextlib.suppress(asyncio.CancelledError, Exception):
