@@ -21,7 +21,7 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,9 @@ class AgiServer:
         self._servers: list[asyncio.base_events.Server] = []
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self.stats = {"calls": 0, "refused": 0, "failed": 0, "protocol_errors": 0}
+        # Told of every finished call: (route, outcome, seconds, destination
+        # kind or ""); the HTTP API's metrics. None: nobody listens.
+        self.on_call: Callable[[str, str, float, str], None] | None = None
 
     # -- lifecycle ------------------------------------------------------
 
@@ -327,19 +330,24 @@ class AgiSession(asyncio.Protocol):
             return
         call = Call(channel=channel, env=env, log=calllog, services=state.services, peer=self.peer)
         started = time.monotonic()
+        result, kind = "failed", ""
         try:
             outcome = await self._within_call_timeout(route.handler(call), state.limits.call_timeout)
             await self._finish(channel, state.names, outcome)
+            result, kind = "decided", outcome.destination.kind
             # Every decision at DEBUG: a line per call costs ~15% of the
             # throughput, and the dialplan can Verbose() AGISRV_REASON anyway.
             if calllog.isEnabledFor(logging.DEBUG):  # skip even the arguments' work otherwise
                 calllog.debug("-> %s (%s) in %.0f ms", outcome.destination, sanitize(outcome.reason),
                               (time.monotonic() - started) * 1000)
         except ChannelHungUp:
+            result = "hangup"
             calllog.info("caller hung up")
         except ConnectionClosed as exc:
+            result = "closed"
             calllog.info("connection ended: %s", sanitize(exc))
         except asyncio.CancelledError:
+            result = "shutdown"
             calllog.warning("call cancelled (shutdown); sending it to its failure destination")
             await self._fail(channel, state, route, "server shutting down", calllog)
             raise
@@ -352,6 +360,9 @@ class AgiSession(asyncio.Protocol):
             await self._fail(channel, state, route, f"error: {type(exc).__name__}", calllog)
         finally:
             self._close()
+            observe = self.server.on_call
+            if observe is not None:
+                observe(path, result, time.monotonic() - started, kind)
 
     async def _within_call_timeout(self, handler: Coroutine[Any, Any, Outcome], timeout: float) -> Outcome:
         """``async with asyncio.timeout(timeout): return await handler`` with
