@@ -60,6 +60,15 @@ def is_free(state: ExtensionState | None) -> bool:
 
 
 @dataclass(frozen=True)
+class HelpAnswer:
+    """What the help button says: ``sent`` or ``unavailable`` (as the prompts)."""
+
+    status: str
+    reason: str
+    helpers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class HelpTicket:
     """One help request: who asks, which channel the manager joins, and whom
     to ring, in order."""
@@ -97,18 +106,14 @@ class HelpDesk:
                 return Outcome(Destination("hangup"), "not an operator's channel")
             return await self._unavailable(call, "caller is not an extension")
         try:
-            ticket = await self._ticket(call, operator, in_call)
+            ticket = await self._ticket(call.log, operator, call.env.channel if in_call else None)
         except (AmiError, UnsafeValue) as exc:
             call.log.warning("help %s for %s: %s", self.item.code, operator, sanitize(str(exc)))
             return await self._unavailable(call, "AMI unavailable")
         if isinstance(ticket, str):
             return await self._unavailable(call, ticket)
 
-        job = self._jobs.get(operator)
-        if job is None or job.done():
-            job = asyncio.get_running_loop().create_task(self._ring(ticket), name=f"help-{self.item.slug}-{operator}")
-            self._jobs[operator] = job
-            job.add_done_callback(lambda task, operator=operator: self._forget(operator, task))
+        job = self._start(ticket)
         try:
             await call.channel.stream_file(self.item.prompt("request-sent"))
             if in_call:
@@ -133,6 +138,35 @@ class HelpDesk:
             self._notice_if_unanswered(job, ticket)
             raise
 
+    # --- the help button (HTTP API) ---------------------------------------------------
+
+    async def request(self, operator: str) -> HelpAnswer:
+        """The operator's help button: what the in-call key does, without
+        the prompts. Returns at once ("sent" while the helpers ring, or
+        "unavailable" and why); when nobody answers, the "manager
+        unavailable" prompt is whispered into the operator's call."""
+        operator = check_extension(operator)
+        try:
+            ticket = await self._ticket(log, operator, None)
+        except (AmiError, UnsafeValue) as exc:
+            log.warning("help %s for %s: %s", self.item.code, operator, sanitize(str(exc)))
+            return HelpAnswer("unavailable", "AMI unavailable")
+        if isinstance(ticket, str):
+            return HelpAnswer("unavailable", ticket)
+        job = self._start(ticket)
+        self._notice_if_unanswered(job, ticket)
+        return HelpAnswer("sent", f"ringing {', '.join(ticket.helpers)}", ticket.helpers)
+
+    def _start(self, ticket: HelpTicket) -> asyncio.Task[str | None]:
+        """The ringing job of the operator's request (one at a time)."""
+        operator = ticket.operator
+        job = self._jobs.get(operator)
+        if job is None or job.done():
+            job = asyncio.get_running_loop().create_task(self._ring(ticket), name=f"help-{self.item.slug}-{operator}")
+            self._jobs[operator] = job
+            job.add_done_callback(lambda task, operator=operator: self._forget(operator, task))
+        return job
+
     def _operator(self, call: Call, in_call: bool) -> str | None:
         if in_call:
             return extension_of(call.env.channel, channel_only=True)
@@ -141,34 +175,35 @@ class HelpDesk:
         except UnsafeValue:
             return None
 
-    async def _ticket(self, call: Call, operator: str, in_call: bool) -> HelpTicket | str:
-        """The request to ring, or why there is none."""
+    async def _ticket(self, logger, operator: str, channel: str | None) -> HelpTicket | str:
+        """The request to ring, or why there is none. ``channel``: the
+        operator's call channel when known (the in-call key runs on it)."""
         ami = self.services.ami
         if ami is None or not ami.connected:
             return "AMI unavailable"
-        if in_call:
-            channel = check_channel(call.env.channel)
+        if channel is not None:
+            channel = check_channel(channel)
         else:
             found = await ami.find_call_channel(operator)
             if found is None:
                 return f"{operator} is not on a call"
             channel = check_channel(found.channel)
-        helpers = [h for h in await self._candidates(call, operator) if h != operator]
+        helpers = [h for h in await self._candidates(logger, operator) if h != operator]
         free = [h for h in helpers if is_free(self._state(h))]
         skipped = [h for h in helpers if h not in free]
         if skipped:
-            call.log.info("help %s for %s: skipping busy or unreachable %s", self.item.code, operator, skipped)
+            logger.info("help %s for %s: skipping busy or unreachable %s", self.item.code, operator, skipped)
         if not free:
             return "no helper free" if helpers else f"no helper known for {operator}"
         return HelpTicket(operator, channel, tuple(free))
 
-    async def _candidates(self, call: Call, operator: str) -> list[str]:
+    async def _candidates(self, logger, operator: str) -> list[str]:
         out: list[str] = []
         if self.item.manager == "lookup" and self.item.lookup_url:
             try:
                 found = await lookup_manager(self.item.lookup_url, operator, self.item.lookup_timeout)
             except LookupFailed as exc:
-                call.log.warning(
+                logger.warning(
                     "help %s: manager lookup for %s failed (%s); using the department",
                     self.item.code,
                     operator,
