@@ -71,6 +71,16 @@ class Sessions:
             await r.delete(self._key(session_id))
 
 
+# KEYS: the counters; ARGV[1]: the window. The window starts at the first
+# failure (Redis 6 has no EXPIRE NX, which the embedded one may be).
+_COUNT_FAILURE = """
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return 1
+"""
+
+
 class LoginLimiter:
     """Failed logins per user name and per client address."""
 
@@ -99,11 +109,7 @@ class LoginLimiter:
     async def failed(self, name: str, address: str) -> None:
         window = max(1, int(self.limit.window))
         async with self.store.guard("login limit") as r:
-            async with r.pipeline(transaction=True) as pipe:
-                for key in self._keys(name, address):
-                    pipe.incr(key)
-                    pipe.expire(key, window, nx=True)
-                await pipe.execute()
+            await r.eval(_COUNT_FAILURE, 2, *self._keys(name, address), window)
 
     async def succeeded(self, name: str) -> None:
         async with self.store.guard("login limit") as r:
