@@ -88,7 +88,7 @@ def build_api(parts: ApiParts):
 
 
 def _callback_depth(requests: CallbackRequests, modules: Sequence, metrics: Metrics):
-    gauge = metrics.gauge("agi_callback_queue", "Open callback requests due or in progress, by module", ["module"])
+    gauge = metrics.callback_queue
 
     async def refresh() -> None:
         async with requests.store.guard("metrics callback depth") as r:

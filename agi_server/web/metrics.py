@@ -48,6 +48,9 @@ class Metrics:
         self.reconnect_lookups = self.counter(
             "agi_reconnect_lookups", "Reconnect lookups by module and result (hit, miss)", ["module", "result"]
         )
+        self.callback_queue = self.gauge(
+            "agi_callback_queue", "Open callback requests due or in progress, by module", ["module"]
+        )
         self.http_requests = self.counter("agi_http_requests", "HTTP API requests by status class", ["status"])
         self._children: dict[tuple[str, str], tuple] = {}
 

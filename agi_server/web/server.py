@@ -8,7 +8,8 @@ swaps the ASGI app (:meth:`swap`) without closing the socket.
 
 :class:`BodyLimit` refuses a body over ``http.max_body`` with 413: at once
 from its Content-Length, or as soon as a chunked body passes the limit,
-without reading the rest.
+dropping what it reads of the rest (at most DRAIN_LIMIT) so the client
+gets the answer rather than a connection reset.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class BodyLimit:
                 await _plain(send, 400, b"bad Content-Length")
                 return
             if too_large:
-                await _plain(send, 413, b"request body too large")
+                await _refuse(receive, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -71,7 +72,7 @@ class BodyLimit:
                 break
             size += len(message.get("body", b""))
             if size > self.max_body:
-                await _plain(send, 413, b"request body too large")
+                await _refuse(receive, send, more=message.get("more_body", False))
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -86,6 +87,24 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+# A refused body is read on (and dropped) up to this much before the 413:
+# closing a socket with unread data makes the kernel reset the connection,
+# and the client would see a reset instead of the answer. Beyond this the
+# connection is closed at once: nobody is owed a read of a huge upload.
+DRAIN_LIMIT = 1024 * 1024
+
+
+async def _refuse(receive, send, *, more: bool = True) -> None:
+    drained = 0
+    while more and drained <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        drained += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    await _plain(send, 413, b"request body too large")
 
 
 async def _plain(send, status: int, text: bytes) -> None:
