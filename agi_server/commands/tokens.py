@@ -25,8 +25,14 @@ def tokens() -> None:
 @tokens.command("add")
 @config_option
 @click.argument("name")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(list(SCOPES)),
-              help="What the token may do (repeat for more).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(list(SCOPES)),
+    help="What the token may do (repeat for more).",
+)
 @click.option("--user", help="Act as this user: their extensions only, at most their role's scopes.")
 def tokens_add(config_path: Path, name: str, scopes: tuple[str, ...], user: str | None) -> None:
     """Make a token and print it (once: it cannot be shown again)."""

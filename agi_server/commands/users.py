@@ -68,8 +68,14 @@ def users_add(config_path: Path, name: str, role: str, extensions: tuple[str, ..
     password = read_password(password_stdin)
 
     async def work(store: Store):
-        return await Users(store).add(name, role, password, extensions=list(extensions),
-                                      departments=list(departments), known_departments=config.file.departments)
+        return await Users(store).add(
+            name,
+            role,
+            password,
+            extensions=list(extensions),
+            departments=list(departments),
+            known_departments=config.file.departments,
+        )
 
     user = with_store(config, work)
     click.echo(f"user {user.name} added ({user.role})")

@@ -158,7 +158,7 @@ class HttpServer:
         )
         self._server = _Server(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]), name="http-server")
-        while not self._server.started and not self._task.done():
+        while not self._server.started and not self._task.done():  # noqa: ASYNC110 (uvicorn has no started event)
             await asyncio.sleep(0.005)
         if self._task.done():
             self._task.result()  # raises what stopped it

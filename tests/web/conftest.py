@@ -26,7 +26,8 @@ callback_requests:
   - {{code: "800", name: Support callback, target: "queue:support", auto_dial: false, next: hangup, failure: hangup}}
   - {{code: "801", name: Sales callback, target: "extension:6060", auto_dial: false, next: hangup, failure: hangup}}
 operator_reconnects:
-  - {{code: "900", name: Back, expiry: 8h, target: "queue:support", members: ["5050", "5051"], failure: "queue:support"}}
+  - {{code: "900", name: Back, expiry: 8h, target: "queue:support", members: ["5050", "5051"],
+     failure: "queue:support"}}
 help_requests:
   - {{code: "*5003", manager: department, mode: whisper, ring_timeout: 2s}}
 """

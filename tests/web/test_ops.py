@@ -101,8 +101,8 @@ async def test_a_port_in_use_leaves_fastagi_serving(redis_server, fake_ami, tmp_
 
     from conftest import CONFIG
 
-    from agi_server.testing.controller import config_for_test
     from agi_server.app import Application
+    from agi_server.testing.controller import config_for_test
 
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from ...numbers import NumberContext, normalise
 from ...modules.reconnect.memory import OperatorMemory
+from ...numbers import NumberContext, normalise
 from ...store import Store
 from ..auth import Principal, require
 from ..models import Answer

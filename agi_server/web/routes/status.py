@@ -89,7 +89,11 @@ def router(ami) -> APIRouter:
                 ))  # fmt: skip
             elif event == "QueueEntry" and queue in out:
                 out[queue].callers.append(m.get("CallerIDNum") or "")
-        return [q for name, q in sorted(out.items()) if principal.sees_queue(name)
-                or any(member.extension and principal.sees_extension(member.extension) for member in q.members)]
+        return [
+            q
+            for name, q in sorted(out.items())
+            if principal.sees_queue(name)
+            or any(member.extension and principal.sees_extension(member.extension) for member in q.members)
+        ]
 
     return api
