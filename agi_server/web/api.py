@@ -41,6 +41,18 @@ with every POST/DELETE) or send an API token (`Authorization: Bearer ...`).
 See docs/api.md."""
 
 
+# What any endpoint may answer besides its own (documented, so clients and
+# schemathesis know them).
+COMMON_ANSWERS: dict[int | str, dict] = {
+    401: {"description": "not logged in"},
+    403: {"description": "missing permission, or missing/wrong X-CSRF-Token"},
+    413: {"description": "request body over http.max_body"},
+    422: {"description": "invalid input (the field is named)"},
+    502: {"description": "Asterisk refused the action"},
+    503: {"description": "AMI or the store (Redis) is not available"},
+}
+
+
 @dataclass(frozen=True)
 class ApiParts:
     """What the API is made of (explicit collaborators; no locator)."""
@@ -82,7 +94,7 @@ def build_api(parts: ApiParts):
         *parts.routers,
     )  # fmt: skip
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=COMMON_ANSWERS)
     _error_answers(app, parts.metrics)
     return BodyLimit(app, parts.http.max_body)
 
