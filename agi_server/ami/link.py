@@ -58,8 +58,9 @@ class AmiLink(asyncio.Protocol):
     # --- asyncio.Protocol -----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # No isinstance check: uvloop's TCPTransport (what `serve` runs on)
+        # is not a subclass of asyncio.Transport, only shaped like one.
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         try:
