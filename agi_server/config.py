@@ -58,6 +58,17 @@ class PbxSection(Section):
     # This PBX's name in call records and webhook payloads (several PBXs
     # feeding one CRM); empty: the host name.
     name: str = Field(default="", pattern=r"[A-Za-z0-9_.-]{0,64}")
+    # Every clock time people read or write (callback hours, reconnect
+    # "until", the panel's dates) is in this IANA zone.
+    timezone: str = "Asia/Tehran"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from .hours import check_timezone
+
+        check_timezone(value)
+        return value
 
 
 class AgiSection(Section):
