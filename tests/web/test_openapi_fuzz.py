@@ -81,14 +81,19 @@ def test_api_conforms_to_its_openapi(live):
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 15
     for operation in operations:
+        conforms(operation, live.base_url, headers)()
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def check(case):
-            response = case.call(base_url=live.base_url, headers=headers, timeout=15)
-            case.validate_response(response, checks=CHECKS)
-            assert response.status_code < 500 or response.status_code in (502, 503), (
-                f"{operation.method.upper()} {operation.path}: {response.status_code} {response.text[:200]}"
-            )
 
-        check()
+def conforms(operation, base_url: str, headers: dict[str, str]):
+    """A hypothesis test of one operation."""
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(case):
+        response = case.call(base_url=base_url, headers=headers, timeout=15)
+        case.validate_response(response, checks=CHECKS)
+        assert response.status_code < 500 or response.status_code in (502, 503), (
+            f"{operation.method.upper()} {operation.path}: {response.status_code} {response.text[:200]}"
+        )
+
+    return check
