@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from ..numbers import NumberContext
+from ..panel import router as panel_router
 from .api import ApiParts, build_api
 from .audit import AuditLog
 from .metrics import Metrics, ami_link_collector
@@ -61,7 +62,8 @@ class WebService:
             departments=file.departments, callback_modules=list(file.callback_requests),
             reconnect_modules=list(file.operator_reconnects),
             help_desks=help_desks_of(self.agi_server.state.routes), metrics=self.metrics, audit=self.audit,
-            health=self.health, routers=list(self.routers()),
+            health=self.health, routers=[*self.routers(), panel_router(config, store=self.store,
+                                         routes=self.agi_server.state.routes, ami=self.ami)],
         )  # fmt: skip
         return build_api(parts)
 
