@@ -4,9 +4,10 @@
 //
 // EventSource reconnects by itself after a network error (sending the last
 // event id, so the server resumes or sends a fresh snapshot). When the
-// server refuses the stream (EventSource gives up: readyState CLOSED) or
-// nothing arrives for a while, the panel reconnects itself with a backoff,
-// after checking the session (a 401 shows the login page).
+// server refuses the stream (EventSource gives up: readyState CLOSED) the
+// panel reconnects itself with a backoff, after checking the session (a 401
+// shows the login page). A server that sends visible pings (`event: ping`)
+// also lets the panel notice a half-open stream: nothing for `quietAfter`.
 
 export const EVENT_TYPES = [
   'call.started', 'call.answered', 'call.ended', 'call.decision',
@@ -71,6 +72,7 @@ export class Live extends EventTarget {
     this.watchdog = null;
     this.stopped = true;
     this.lastEventId = null;
+    this.pings = false; // armed by the first `event: ping`
   }
 
   start() {
@@ -116,7 +118,9 @@ export class Live extends EventTarget {
       // else: EventSource is reconnecting by itself (Last-Event-ID sent).
     };
     source.addEventListener('snapshot', (e) => this.frame(e, () => this.applySnapshot(JSON.parse(e.data))));
-    source.addEventListener('ping', (e) => this.frame(e, () => {}));
+    source.addEventListener('ping', (e) => this.frame(e, () => {
+      this.pings = true;
+    }));
     source.onmessage = (e) => this.frame(e, () => {});
     for (const type of EVENT_TYPES) {
       source.addEventListener(type, (e) => this.frame(e, () => this.apply(type, JSON.parse(e.data))));
@@ -140,6 +144,7 @@ export class Live extends EventTarget {
 
   alive() {
     clearTimeout(this.watchdog);
+    if (!this.pings) return;
     this.watchdog = setTimeout(() => {
       // A half-open connection: nothing (not even a ping) for too long.
       this.setStatus('lost');

@@ -18,7 +18,8 @@ function scalar(value) {
 }
 
 function definitions(object) {
-  return h('dl', { class: 'facts' }, ...Object.entries(object).flatMap(([k, v]) => [h('dt', { dir: 'ltr', text: k }), h('dd', { dir: 'ltr', text: scalar(v) })]));
+  return h('table', { class: 'data settings' }, h('tbody', {}, ...Object.entries(object).map(([k, v]) =>
+    h('tr', {}, h('th', { scope: 'row', dir: 'ltr', text: k }), h('td', { dir: 'ltr', text: scalar(v) })))));
 }
 
 /** A table of objects' scalar fields (the API's own field names as headings). */
@@ -30,25 +31,18 @@ function table(items, caption, columns = null) {
     h('tbody', {}, ...items.map((x) => h('tr', {}, ...keys.map((k) => h('td', { 'data-label': k, dir: 'ltr', text: scalar(x[k]) })))))));
 }
 
-async function healthCard() {
+const PART_WORDS = { up: 'admin.part.up', 'not configured': 'admin.part.not_configured' };
+
+async function healthCard(ctx) {
   const { el, body } = card('admin.health');
   try {
-    let reply;
-    try {
-      reply = await http.get('/healthz');
-    } catch (e) {
-      if (e.status !== 503) throw e;
-      reply = null;
-    }
-    if (reply === null) {
-      const r = await fetch('/healthz', { credentials: 'same-origin' });
-      reply = await r.json();
-    }
+    // 200 ready or 503 degraded: both carry the parts.
+    const reply = await (await fetch('/healthz', { credentials: 'same-origin', cache: 'no-store' })).json();
     replace(body, h('p', { class: `badge health-${reply.status}`, text: t(`admin.health.${reply.status}`) }),
-      h('ul', { class: 'plain' }, ...Object.entries(reply.parts).map(([part, value]) => h('li', { class: value === 'up' ? 'ok' : 'warn' },
-        h('strong', { dir: 'ltr', text: part }), ': ', h('span', { dir: 'ltr', text: value })))));
-  } catch (e) {
-    replace(body, h('p', { class: 'error', text: String(e.message) }));
+      h('ul', { class: 'plain health-parts' }, ...Object.entries(reply.parts).map(([part, value]) => h('li', { class: value === 'up' ? 'ok' : 'warn' },
+        h('strong', { dir: 'ltr', text: part }), ': ', PART_WORDS[value] ? t(PART_WORDS[value]) : h('span', { dir: 'ltr', text: value })))));
+  } catch {
+    replace(body, h('p', { class: 'error', text: t('error.network') }));
   }
   return el;
 }
@@ -118,7 +112,7 @@ export function mount(root, ctx) {
   root.append(h('h1', { class: 'sr-only', text: t('nav.admin') }), grid);
   let alive = true;
   (async () => {
-    const health = healthCard();
+    const health = healthCard(ctx);
     try {
       const summary = await http.get('/api/panel/admin');
       if (!alive) return;
