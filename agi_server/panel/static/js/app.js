@@ -241,13 +241,22 @@ async function boot() {
     if (ctx.me) showLogin(t('login.expired'));
   });
   setInterval(tick, 1000);
+  let me = null;
+  let problem = '';
   try {
-    const me = await http.get('/api/me', { quiet401: true });
+    me = await http.get('/api/me', { quiet401: true });
+  } catch (e) {
+    problem = e.status === 401 ? '' : errorText(e);
+  }
+  document.body.classList.remove('booting'); // before focusing anything
+  if (!me) {
+    showLogin(problem);
+    return;
+  }
+  try {
     await enter(me);
   } catch (e) {
-    showLogin(e.status === 401 ? '' : errorText(e));
-  } finally {
-    document.body.classList.remove('booting');
+    showLogin(errorText(e));
   }
 }
 
