@@ -1,7 +1,8 @@
-"""Browser tests of the panel: a real ``agi-server serve`` process (real
-Redis, the fake AMI server in a thread of this process), users made with
-the real ``agi-server users add``, and Debian's headless Chromium driven by
-Playwright's Python package.
+"""Browser tests of the panel: a real ``agi-server serve`` process (its
+embedded Redis, the fake AMI server in a thread of this process), the first
+admin made with the real ``agi-server users add``, and Debian's headless
+Chromium driven by Playwright's Python package. One server for the whole
+run; each test cleans what it uses.
 
 Without Chromium or Playwright every test here is skipped, with one reason
 (``apt-get install chromium`` / ``pip install -e '.[test]'``).
@@ -131,7 +132,6 @@ def agi_server_command() -> list[str]:
 
 CONFIG = """
 data_dir: {data}
-redis: {{url: "{redis}"}}
 agi: {{listen: "127.0.0.1:{agi_port}"}}
 ami: {{host: 127.0.0.1, port: {ami_port}, username: agi-server, secret: secret, action_timeout: 3s}}
 pbx: {{exit_code: "9", name: tehran-1, timezone: Asia/Tehran}}
@@ -157,13 +157,13 @@ USERS = [  # name, role, own phones, departments
 class PanelServer:
     """``agi-server serve`` as a real process, its panel at ``base_url``."""
 
-    def __init__(self, directory: Path, redis_url: str, ami_port: int) -> None:
+    def __init__(self, directory: Path, ami_port: int) -> None:
         self.directory = directory
+        self.redis_url = f"unix://{directory / 'var' / 'redis.sock'}"  # serve's embedded Redis
         self.http_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.config = directory / "config.yaml"
-        text = CONFIG.format(data=directory / "var", redis=redis_url, agi_port=free_port(), ami_port=ami_port,
-                             http_port=self.http_port)  # fmt: skip
+        text = CONFIG.format(data=directory / "var", agi_port=free_port(), ami_port=ami_port, http_port=self.http_port)
         self.config.write_text(text, encoding="utf-8")
         self.log = directory / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -206,33 +206,28 @@ class PanelServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ami(background):
     server = Ami(background)
     yield server
     server.close()
 
 
-@pytest.fixture(scope="module")
-def panel(redis_server, ami, tmp_path_factory, background):
+@pytest.fixture(scope="session")
+def panel(ami, tmp_path_factory, background):
     """A running ``serve`` with users ali and sara (operators of support,
     5050 and 5051), boss (supervisor of support, phone 300) and admin."""
     from agi_server.store import Store
+    from agi_server.web.users import Users
 
-    async def flush() -> None:
-        store = Store(redis_server.url)
-        await store.redis.flushdb()
-        await store.close()
-
-    background.run(flush())
-    server = PanelServer(tmp_path_factory.mktemp("panel"), redis_server.url, ami.port)
-    # The first admin as the README says (the CLI); the others straight into the store.
+    server = PanelServer(tmp_path_factory.mktemp("panel"), ami.port)
+    server.start()
+    # The first admin as the README says (the CLI, next to the running
+    # server); the others straight into the store.
     server.cli("users", "add", "admin", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
 
     async def add_users() -> None:
-        from agi_server.web.users import Users
-
-        store = Store(redis_server.url)
+        store = Store(server.redis_url)
         try:
             for name, role, extensions, departments in USERS:
                 await Users(store).add(name, role, PASSWORD, extensions=extensions, departments=departments)
@@ -240,19 +235,18 @@ def panel(redis_server, ami, tmp_path_factory, background):
             await store.close()
 
     background.run(add_users())
-    server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def store(redis_server, background):
-    """Run ``fn(store)`` (a coroutine function) against serve's Redis."""
+def store(panel, background):
+    """``store(fn)``: run the coroutine function ``fn(store)`` on serve's Redis."""
     from agi_server.store import Store
 
     def run(fn):
         async def inside():
-            s = Store(redis_server.url)
+            s = Store(panel.redis_url)
             try:
                 return await fn(s)
             finally:

@@ -55,8 +55,9 @@ COLOURS = """(el) => {
 
 # Every status look the panel uses: extension states, call phases, call
 # results, callback states, health, the live indicator, status lines, toasts.
+STATES = ["idle", "inuse", "inuse_ringing", "ringing", "busy", "unavailable", "hold", "unknown"]
 SAMPLES = [
-    *(f"badge state state-{s}" for s in ["idle", "inuse", "inuse_ringing", "ringing", "busy", "unavailable", "hold", "unknown"]),
+    *(f"badge state state-{s}" for s in STATES),
     *(f"badge phase-{p}" for p in ["ringing", "talking", "queued", "dialplan", "ended"]),
     *(f"badge status-{s}" for s in ["answered", "missed", "abandoned", "unanswered"]),
     *(f"badge cb-{s}" for s in ["pending", "dialing", "done", "failed", "cancelled"]),
@@ -79,12 +80,18 @@ def test_every_field_and_button_has_a_label(new_page, panel):
             assert page.evaluate(UNLABELLED) == [], (name, view)
 
 
+FOCUSED = """() => {
+  const e = document.activeElement;
+  return e.dataset.view || e.getAttribute('name') || e.id || e.textContent.trim();
+}"""
+
+
 def focus_path(page, presses: int) -> list[str]:
+    """What has the focus after each Tab: a view's link, a field's name, an id or a button's text."""
     path = []
     for _ in range(presses):
         page.keyboard.press("Tab")
-        path.append(page.evaluate(
-            "() => { const e = document.activeElement; return e.dataset.view || e.getAttribute('name') || e.id || e.textContent.trim(); }"))  # fmt: skip
+        path.append(page.evaluate(FOCUSED))
     return path
 
 
@@ -123,7 +130,8 @@ def test_status_colours_have_enough_contrast(page, panel, language):
     page.wait_for_selector("#login-name")
     if language == "en":
         page.click("#login-form .lang-toggle")
-    page.evaluate("""(classes) => {
+    page.evaluate(
+        """(classes) => {
         const host = document.createElement('div');
         host.id = 'samples';
         host.className = 'card';
@@ -141,7 +149,9 @@ def test_status_colours_have_enough_contrast(page, panel, language):
           host.append(p);
         }
         document.querySelector('main').append(host);
-    }""", SAMPLES)
+    }""",
+        SAMPLES,
+    )
     low = []
     for element in page.locator("#samples > *, #login-form label, #login-form .hint, #login-form button").all():
         fg, bg = page.evaluate(COLOURS, element.element_handle())

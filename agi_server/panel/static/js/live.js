@@ -238,16 +238,9 @@ export class Live extends EventTarget {
         }
         break;
       case 'dial.ended':
-        if (call) {
-          if (data.extension) call.ringing.delete(data.extension);
-          if (data.status === 'ANSWER' && call.phase !== 'talking') {
-            call.phase = 'talking';
-            call.answered_at = call.answered_at || at;
-            if (call.direction !== 'outgoing' && data.extension) call.answered_by = call.answered_by || data.extension;
-          } else if (call.phase === 'ringing' && call.ringing.size === 0) {
-            call.phase = 'dialplan';
-          }
-        }
+        // Who answered is the tracker's call (call.answered); a leg's end only stops its ringing.
+        if (call && data.extension) call.ringing.delete(data.extension);
+        if (call && call.phase === 'ringing' && call.ringing.size === 0) call.phase = 'dialplan';
         break;
       case 'queue.agent_noanswer':
         if (call && data.extension) call.ringing.delete(data.extension);
