@@ -117,3 +117,32 @@ async def test_a_port_in_use_leaves_fastagi_serving(redis_server, fake_ami, tmp_
     finally:
         await app.stop(1.0)
         busy.close()
+
+
+async def test_behind_a_trusted_proxy_the_client_address_and_https_come_from_its_headers(
+    redis_server, fake_ami, tmp_path
+):
+    """``trusted_proxies``: X-Forwarded-For names the client (login limits
+    count per real client), X-Forwarded-Proto https makes the cookie Secure."""
+    from conftest import CONFIG
+
+    from agi_server.testing.controller import config_for_test, running_server
+    from agi_server.web.users import Users
+
+    text = CONFIG.format(redis=redis_server.url, ami_port=fake_ami.port).replace(
+        "max_body: 2 KiB}", "max_body: 2 KiB, trusted_proxies: [127.0.0.1/32]}"
+    )
+    async with running_server(config_for_test(text, tmp_path)) as app:
+        await app.store.redis.flushdb()
+        await Users(app.store).add("ali", "operator", PASSWORD, extensions=["5050"])
+        host, port = app.web.http.address
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
+            for n in range(3):
+                await http.post("/api/login", json={"name": f"x{n}", "password": "nope"},
+                                headers={"X-Forwarded-For": "203.0.113.5"})  # fmt: skip
+            blocked = await http.post("/api/login", json={"name": "ali", "password": PASSWORD},
+                                      headers={"X-Forwarded-For": "203.0.113.5"})  # fmt: skip
+            assert blocked.status_code == 429
+            reply = await http.post("/api/login", json={"name": "ali", "password": PASSWORD},
+                                    headers={"X-Forwarded-For": "203.0.113.6", "X-Forwarded-Proto": "https"})  # fmt: skip
+            assert reply.status_code == 200 and "Secure" in reply.headers["set-cookie"]
