@@ -143,6 +143,6 @@ async def test_behind_a_trusted_proxy_the_client_address_and_https_come_from_its
             blocked = await http.post("/api/login", json={"name": "ali", "password": PASSWORD},
                                       headers={"X-Forwarded-For": "203.0.113.5"})  # fmt: skip
             assert blocked.status_code == 429
-            reply = await http.post("/api/login", json={"name": "ali", "password": PASSWORD},
-                                    headers={"X-Forwarded-For": "203.0.113.6", "X-Forwarded-Proto": "https"})  # fmt: skip
+            forwarded = {"X-Forwarded-For": "203.0.113.6", "X-Forwarded-Proto": "https"}
+            reply = await http.post("/api/login", json={"name": "ali", "password": PASSWORD}, headers=forwarded)
             assert reply.status_code == 200 and "Secure" in reply.headers["set-cookie"]
