@@ -184,6 +184,8 @@ class CallState:
             "since": iso_time(self.started),
             "answered_at": iso_time(self.answered_at),
             "extensions": list(self.parties),
+            # extensions being rung now (a page opened mid-call shows who is rung)
+            "ringing": sorted({c.extension for u in self.ringing if (c := self.channels.get(u)) and c.extension}),
             "channels": len(self.channels),
             "partial": self.partial,
         }
