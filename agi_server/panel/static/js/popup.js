@@ -104,7 +104,7 @@ export class CallPopup {
     const phaseKey = `call.phase.${role === 'ringing' ? 'ringing' : call.phase}`;
     this.phase.className = `badge phase-${role === 'ringing' ? 'ringing' : call.phase}`;
     this.phase.textContent = t(phaseKey);
-    this.number.textContent = other ? phone(other) : t('call.anonymous');
+    this.number.textContent = other ? phone(other) : t(call.partial ? 'call.unknown' : 'call.anonymous');
     this.name.textContent = call.caller_name && call.caller_name !== other ? call.caller_name : '';
     this.el.dataset.callId = call.call_id;
     this.el.dataset.phase = role === 'ringing' ? 'ringing' : call.phase;
@@ -114,7 +114,7 @@ export class CallPopup {
     this.renderDecisions(call.decisions.length ? call.decisions : (this.fetched.get(call.call_id)?.decisions || []));
     this.renderHistory(info, call.call_id, outside);
     if (isNew) {
-      this.announce.textContent = t('call.announce', { number: other ? phone(other) : t('call.anonymous') });
+      this.announce.textContent = t('call.announce', { number: other ? phone(other) : t(call.partial ? 'call.unknown' : 'call.anonymous') });
       if (call.partial || !call.decisions.length) this.fetchRecord(call.call_id);
     }
   }

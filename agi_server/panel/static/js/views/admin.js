@@ -78,29 +78,22 @@ function usersCard(summary) {
   return el;
 }
 
+/** Subscriptions with their backlog, and each one's dead letters (GET /api/webhooks...). */
 async function webhooksCard() {
   const { el, body } = card('admin.webhooks', { cls: 'wide' });
   try {
-    const reply = await http.get('/api/webhooks');
-    const subs = Array.isArray(reply) ? reply : reply.subscriptions || reply.items || [];
-    body.append(table(subs, t('admin.webhooks')));
-    let dead = [];
-    try {
-      const d = await http.get('/api/webhooks/dead-letters');
-      dead = Array.isArray(d) ? d : d.items || d.dead_letters || [];
-    } catch (e) {
-      if (e.status !== 404) throw e;
-      for (const s of subs) {
-        if (!s.id) continue;
-        try {
-          const d = await http.get(`/api/webhooks/${encodeURIComponent(s.id)}/dead-letters`);
-          dead = dead.concat(Array.isArray(d) ? d : d.items || d.dead_letters || []);
-        } catch {
-          // no dead letters for this one
-        }
-      }
+    const subs = (await http.get('/api/webhooks')).webhooks || [];
+    body.append(table(subs.map((s) => ({
+      id: s.id, url: s.url, events: s.events, description: s.description, created: dateTime(s.created),
+      pending: s.backlog ? s.backlog.pending : null, lag: s.backlog ? s.backlog.lag : null, dead: s.backlog ? s.backlog.dead : null,
+    })), t('admin.webhooks'), ['id', 'url', 'events', 'description', 'created', 'pending', 'lag', 'dead']));
+    const letters = [];
+    for (const s of subs) {
+      const reply = await http.get(`/api/webhooks/${encodeURIComponent(s.id)}/dead-letters?limit=50`);
+      for (const d of reply.dead_letters || []) letters.push({ subscription: s.id, ...d, at: dateTime(d.at) });
     }
-    body.append(h('h3', { text: t('admin.dead_letters') }), table(dead.map((x) => ({ ...x, at: x.at ? dateTime(x.at) : x.at })), t('admin.dead_letters')));
+    body.append(h('h3', { text: t('admin.dead_letters') }),
+      table(letters, t('admin.dead_letters'), ['subscription', 'at', 'type', 'event_id', 'attempts', 'error']));
   } catch (e) {
     body.append(h('p', { class: 'empty', text: e.status === 404 ? t('admin.no_webhooks_api') : String(e.message) }));
   }

@@ -129,7 +129,7 @@ function logCard(ctx) {
       const reply = await http.get(`/api/calls${http.query(params)}`);
       const items = callsOf(reply);
       shown = append ? shown.concat(items) : items;
-      cursor = reply && !Array.isArray(reply) ? reply.next || reply.cursor || null : null;
+      cursor = reply && !Array.isArray(reply) ? reply.next_cursor || null : null;
       more.hidden = !cursor;
       setStatus(line, t('log.count', { n: digits(shown.length) }), '');
       render();

@@ -43,7 +43,7 @@ function extensionCard(ctx) {
       if (paused.length) parts.push(t('desk.paused_in', { queues: paused.join('، ') }));
       if (found) {
         const other = otherParty(found.call, exten);
-        parts.push(t(found.role === 'ringing' ? 'wall.ringing_from' : 'wall.talking_to', { who: other ? phone(other) : t('call.anonymous') }));
+        parts.push(t(found.role === 'ringing' ? 'wall.ringing_from' : 'wall.talking_to', { who: other ? phone(other) : t(found.call.partial ? 'call.unknown' : 'call.anonymous') }));
       }
       info.textContent = parts.join(' · ');
     });

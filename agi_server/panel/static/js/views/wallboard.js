@@ -49,14 +49,14 @@ export class TodayCounts {
     for (let page = 0; page < TODAY_PAGES; page += 1) {
       const reply = await http.get(`/api/calls${http.query({ since: this.day.toISOString(), limit: 200, cursor })}`);
       for (const record of callsOf(reply)) this.count(record);
-      cursor = reply && !Array.isArray(reply) ? reply.next || reply.cursor || null : null;
+      cursor = reply && !Array.isArray(reply) ? reply.next_cursor || null : null;
       if (!cursor) break;
     }
   }
 }
 
 function queuesCard(ctx, today) {
-  const { el, body } = card('wall.queues', { cls: 'queues wide' });
+  const { el, body } = card('wall.queues', { cls: 'queues' });
   const list = h('ul', { class: 'queue-list plain' });
   body.append(list);
   const render = () => {
@@ -169,7 +169,7 @@ function agentsCard(ctx) {
       const since = li.querySelector('.for');
       if (found) {
         const other = otherParty(found.call, exten);
-        who.textContent = t(found.role === 'ringing' ? 'wall.ringing_from' : 'wall.talking_to', { who: other ? phone(other) : t('call.anonymous') });
+        who.textContent = t(found.role === 'ringing' ? 'wall.ringing_from' : 'wall.talking_to', { who: other ? phone(other) : t(found.call.partial ? 'call.unknown' : 'call.anonymous') });
         since.dataset.since = found.call.answered_at && found.role !== 'ringing' ? found.call.answered_at : found.call.since;
       } else {
         who.textContent = '';
