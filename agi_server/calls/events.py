@@ -18,6 +18,7 @@ Every payload type and its JSON is documented in ``docs/events.md``;
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -285,3 +286,28 @@ class KeyCounter:
         n = self.seen.get(key, 0) + 1
         self.seen[key] = n
         return key if n == 1 else f"{key}#{n}"
+
+
+def type_matches(pattern: str, event_type: str) -> bool:
+    """An event filter: a type (``call.ended``), a prefix (``call.*``) or ``*``."""
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return event_type.startswith(pattern[:-1])
+    return pattern == event_type
+
+
+class TypeFilter:
+    """Several filters; none given: every type."""
+
+    def __init__(self, patterns: Iterable[str] = ()) -> None:
+        self.patterns = tuple(p for p in patterns if p)
+        self._cache: dict[str, bool] = {}
+
+    def __call__(self, event_type: str) -> bool:
+        if not self.patterns:
+            return True
+        hit = self._cache.get(event_type)
+        if hit is None:
+            hit = self._cache[event_type] = any(type_matches(p, event_type) for p in self.patterns)
+        return hit

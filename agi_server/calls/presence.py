@@ -104,7 +104,10 @@ class Presence:
         device = fields.get("Device", "")
         if device.startswith(("Local/", "Queue:")):
             return
-        exten = self.rules.channel_extension(device)
+        if device.startswith("Custom:"):  # a hint's custom device state (Custom:5050, FreePBX's DND as Custom:DND5050)
+            exten = device[7:] if self.rules.is_extension(device[7:]) else None
+        else:
+            exten = self.rules.channel_extension(device)
         if exten is None:
             return
         state = fields.get("State", "")

@@ -482,17 +482,20 @@ class CallTracker:
 
     # --- reconnects ----------------------------------------------------------------
 
-    def reconcile(self, rows: Iterable[Mapping[str, str]], at: float | None = None) -> list[str]:
+    def reconcile(self, rows: Iterable[Mapping[str, str]], at: float | None = None,
+                  known: set[str] | None = None) -> list[str]:  # fmt: skip
         """After the AMI link came back: ``CoreShowChannels`` rows are the
         truth. Calls whose channels are all gone end now (their records are
-        marked partial); channels not known join their calls. Returns the
-        ids of the calls ended."""
+        marked partial); channels not known join their calls. ``known``:
+        the channels known when the action was sent (a channel created
+        since is not in the rows, and not gone). Returns the ids of the
+        calls ended."""
         at = self.clock() if at is None else at
         rows = list(rows)
         alive = {row.get("Uniqueid", "") for row in rows}
         ended = []
         for call in list(self.calls.values()):
-            for uniqueid in [u for u in call.channels if u not in alive]:
+            for uniqueid in [u for u in call.channels if u not in alive and (known is None or u in known)]:
                 channel = call.channels[uniqueid]
                 self._forget_channel(call, channel)
             if not call.channels:

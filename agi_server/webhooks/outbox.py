@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..calls.events import LiveEvent
+from ..calls.loops import cancelled, pause
 from ..errors import StoreUnavailable
 from ..store import Store
 from .subscriptions import SubscriptionCache
@@ -78,6 +79,8 @@ class Outbox:
         self._fenced: deque[tuple[str, str, str, tuple[str, ...]]] = deque()
         self._free: deque[tuple[str, str, str, tuple[str, ...]]] = deque()
         self._wake = asyncio.Event()
+        self._stopping = False
+        self.flushed: Callable[[], None] = lambda: None  # told when entries were added (the deliverer's nudge)
         self.enqueued = 0
         self.dropped = 0
 
@@ -102,19 +105,30 @@ class Outbox:
         return len(self._fenced) + len(self._free)
 
     async def run(self) -> None:
-        """Write batches until cancelled; Redis down: keep them and retry."""
+        """Write batches until :meth:`stop` (what is buffered then is written
+        first); Redis down: keep them and retry."""
         delay = 0.1
-        while True:
+        while not cancelled():
             if not self._fenced and not self._free:
+                if self._stopping:
+                    return
                 self._wake.clear()
-                await self._wake.wait()
+                await pause(self._wake, 1.0)
+                continue
             try:
                 await self.flush()
                 delay = 0.1
             except StoreUnavailable as exc:
+                if self._stopping:
+                    log.warning("webhook outbox: %s; %d event(s) not enqueued at shutdown", exc, self.waiting)
+                    return
                 log.warning("webhook outbox: %s; %d event(s) kept, retrying in %.1fs", exc, self.waiting, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
 
     async def flush(self) -> int:
         """Write everything buffered now; returns how many stream entries
@@ -138,4 +152,6 @@ class Outbox:
                     break
                 added += result
         self.enqueued += added
+        if added:
+            self.flushed()
         return added

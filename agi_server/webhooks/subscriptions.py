@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..calls.events import type_matches
 from ..errors import AgiServerError, StoreUnavailable
 from ..store import Store
 
@@ -52,7 +53,7 @@ class Subscription:
     created: float
 
     def wants(self, event_type: str) -> bool:
-        return any(matches(f, event_type) for f in self.events)
+        return any(type_matches(f, event_type) for f in self.events)
 
     def public(self, *, with_secret: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "url": self.url, "events": list(self.events),
@@ -60,14 +61,6 @@ class Subscription:
         if with_secret:
             out["secret"] = self.secret
         return out
-
-
-def matches(pattern: str, event_type: str) -> bool:
-    if pattern == "*":
-        return True
-    if pattern.endswith(".*"):
-        return event_type.startswith(pattern[:-1])
-    return pattern == event_type
 
 
 def check_url(url: str) -> str:
