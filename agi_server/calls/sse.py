@@ -61,12 +61,12 @@ class LiveFeed:
         self.clients += 1
         try:
             cursor = bus.resume_point(last_event_id)
-            head = f"retry: {RETRY_MS}\n\n".encode()
+            retry = f"retry: {RETRY_MS}\n".encode()
             if cursor is None:
                 cursor = bus.head
-                yield head + self.snapshot_frame(principal, cursor)
+                yield retry + self.snapshot_frame(principal, cursor)
             else:
-                yield head
+                yield retry + b"\n"
             while True:
                 if not await bus.wait(cursor, self.keepalive):
                     yield b": keep-alive\n\n"
