@@ -16,6 +16,7 @@ from .commands.sounds import sounds
 from .commands.supervisor import call, spy_command, status
 from .commands.tokens import tokens
 from .commands.users import users
+from .commands.webhooks import webhooks
 
 
 @click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +40,7 @@ main.add_command(spy_command("barge"))
 main.add_command(call)
 main.add_command(users)
 main.add_command(tokens)
+main.add_command(webhooks)
 
 
 if __name__ == "__main__":  # pragma: no cover
