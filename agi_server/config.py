@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from .calls.config import CallLogSection, RecordingsSection
 from .config_types import AreaCode, CountryCode, Duration, ExitCode, Extension
 from .destinations import MODULE_KINDS, DialplanNames, context_safe
 from .errors import ConfigError
@@ -25,7 +26,6 @@ from .modules.callback.config import CallbackRequest
 from .modules.calldist.config import CallDistribution
 from .modules.help.config import HelpRequest
 from .modules.reconnect.config import OperatorReconnect
-from .calls.config import CallLogSection, RecordingsSection
 from .schema_base import Section
 from .web.config import HttpSection
 from .webhooks.config import WebhooksSection
