@@ -20,9 +20,10 @@ def call_id(seq: int) -> str:
 
 def recorded_call(*, number: str = RECORDED_NUMBER, agent: str = RECORDED_AGENT, seq: int = 0,
                   name: str = "Customer", until: str | None = None, after: str | None = None,
-                  nth: int = 1) -> list[AmiMessage]:  # fmt: skip
-    """The call's events, those after the ``nth`` ``after`` event and up to
-    (with) the ``nth`` ``until`` event. ``seq`` makes the ids another call's."""
+                  nth: int = 1, nth_after: int = 1) -> list[AmiMessage]:  # fmt: skip
+    """The call's events, those after the ``nth_after`` ``after`` event and
+    up to (with) the ``nth`` ``until`` event. ``seq`` makes the ids another
+    call's."""
     raw = (importlib.resources.files("agi_server.testing") / "transcripts" / "ami" / TRANSCRIPT).read_bytes()
     text = raw.decode()
     if seq:
@@ -36,7 +37,7 @@ def recorded_call(*, number: str = RECORDED_NUMBER, agent: str = RECORDED_AGENT,
     events = [m for m in messages if m.message_type == "event" and m.get("Event") not in SESSION_EVENTS]
     start, end = 0, len(events)
     if after is not None:
-        start = _index(events, after, nth) + 1
+        start = _index(events, after, nth_after) + 1
     if until is not None:
         end = _index(events, until, nth) + 1
     return events[start:end]

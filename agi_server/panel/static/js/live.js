@@ -21,6 +21,10 @@ export const EVENT_TYPES = [
 ];
 
 const BACKOFF = [1000, 2000, 5000, 10000, 20000];
+const RESYNC_EVERY = 2000; // at most one fresh snapshot for new calls per this many ms
+// Events that may be the first this user sees of a call in progress.
+const JOINING = new Set(['call.answered', 'call.decision', 'dial.began', 'queue.agent_called', 'bridge.entered',
+  'queue.caller_joined', 'dial.ended', 'queue.agent_noanswer']);
 const HELP_KEPT = 50;
 const ENDED_KEPT = 200;
 
@@ -73,6 +77,8 @@ export class Live extends EventTarget {
     this.stopped = true;
     this.lastEventId = null;
     this.pings = false; // armed by the first `event: ping`
+    this.resyncTimer = null;
+    this.lastResync = 0;
   }
 
   start() {
@@ -83,6 +89,7 @@ export class Live extends EventTarget {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.resyncTimer);
     clearTimeout(this.watchdog);
     if (this.source) this.source.close();
     this.source = null;
@@ -99,12 +106,12 @@ export class Live extends EventTarget {
     this.dispatchEvent(new CustomEvent('change', { detail: { kind, ...detail } }));
   }
 
-  connect() {
+  connect(quiet = false) {
     if (this.stopped) return;
     if (this.source) this.source.close();
     const source = new EventSource(this.url, { withCredentials: true });
     this.source = source;
-    this.setStatus(this.attempt ? 'lost' : 'connecting');
+    if (!quiet) this.setStatus(this.attempt ? 'lost' : 'connecting');
     source.onopen = () => {
       this.attempt = 0;
       this.alive();
@@ -171,6 +178,17 @@ export class Live extends EventTarget {
     }, wait);
   }
 
+  /** A fresh snapshot soon (a new stream), at most once per RESYNC_EVERY. */
+  resync() {
+    if (this.resyncTimer || this.stopped) return;
+    const wait = Math.max(0, this.lastResync + RESYNC_EVERY - Date.now());
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = null;
+      this.lastResync = Date.now();
+      if (this.status === 'live') this.connect(true);
+    }, wait);
+  }
+
   // --- the picture ---------------------------------------------------------
 
   applySnapshot(body) {
@@ -197,13 +215,28 @@ export class Live extends EventTarget {
     const data = envelope.data || {};
     const at = envelope.at || new Date().toISOString();
     const s = this.state;
-    const call = data.call_id ? s.calls.get(data.call_id) : undefined;
+    let call = data.call_id ? s.calls.get(data.call_id) : undefined;
+    if (!call && JOINING.has(type) && !s.ended.has(data.call_id)) {
+      // A call already in progress that this user just joined: what the event says, then the snapshot.
+      call = liveCall({ call_id: data.call_id, direction: data.queue ? 'incoming' : 'unknown', caller: data.caller,
+        number: data.caller, queue: data.queue, since: at, partial: true });
+      call.joined = true;
+      s.calls.set(call.call_id, call);
+      this.resync();
+    }
     switch (type) {
       case 'call.started': {
-        const c = liveCall({ ...data, since: at, phase: 'dialplan' });
-        c.number = data.direction === 'incoming' ? data.caller : null;
-        if (!s.calls.has(c.call_id)) s.calls.set(c.call_id, c);
-        addParty(s.calls.get(c.call_id), data.from_extension);
+        const started = liveCall({ ...data, since: at, phase: 'dialplan' });
+        started.number = data.direction === 'incoming' ? data.caller : null;
+        const known = s.calls.get(started.call_id);
+        if (!known) s.calls.set(started.call_id, started);
+        else {
+          // what the call's start says wins over what a first glimpse guessed
+          for (const key of ['direction', 'caller', 'caller_name', 'did', 'from_extension', 'number']) known[key] = started[key];
+          known.partial = false;
+          known.joined = false;
+        }
+        addParty(s.calls.get(started.call_id), data.from_extension);
         break;
       }
       case 'call.answered':

@@ -98,7 +98,8 @@ export class CallPopup {
   show(call, role, exten, isNew) {
     const other = otherParty(call, exten);
     const outside = call.direction !== 'internal' && other && other !== call.from_extension;
-    const titleKey = role === 'ringing' ? 'call.ringing_title' : `call.${call.direction}`;
+    const known = ['incoming', 'outgoing', 'internal'].includes(call.direction);
+    const titleKey = role === 'ringing' ? 'call.ringing_title' : (known ? `call.${call.direction}` : 'call.popup');
     this.title.textContent = t(titleKey);
     this.title.dataset.i18n = titleKey;
     const phaseKey = `call.phase.${role === 'ringing' ? 'ringing' : call.phase}`;

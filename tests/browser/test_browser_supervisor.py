@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import login
+from panel_harness import login
 from playwright.sync_api import expect
 
 from agi_server.modules.callback.requests import CallbackRequests

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import login
+from panel_harness import login
 from playwright.sync_api import expect
 
 VIEWS = {"ali": ["desk", "calls"], "boss": ["wallboard", "desk", "callbacks", "calls"], "admin": ["admin"]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import PASSWORD, login
+from panel_harness import PASSWORD, login
 from playwright.sync_api import expect
 
 
