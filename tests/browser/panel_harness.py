@@ -100,6 +100,7 @@ def agi_server_command() -> list[str]:
 
 CONFIG = """
 data_dir: {data}
+recordings: {{directory: "{recordings}"}}
 agi: {{listen: "127.0.0.1:{agi_port}"}}
 ami: {{host: 127.0.0.1, port: {ami_port}, username: agi-server, secret: secret, action_timeout: 3s}}
 pbx: {{exit_code: "9", name: tehran-1, timezone: Asia/Tehran}}
@@ -128,13 +129,33 @@ class PanelServer:
     def __init__(self, directory: Path, ami_port: int) -> None:
         self.directory = directory
         self.redis_url = f"unix://{directory / 'var' / 'redis.sock'}"  # serve's embedded Redis
+        self.recordings = directory / "monitor"  # MixMonitor's folder (FreePBX: /var/spool/asterisk/monitor)
+        self.recordings.mkdir(parents=True, exist_ok=True)
         self.http_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.config = directory / "config.yaml"
-        text = CONFIG.format(data=directory / "var", agi_port=free_port(), ami_port=ami_port, http_port=self.http_port)
+        text = CONFIG.format(data=directory / "var", agi_port=free_port(), ami_port=ami_port, http_port=self.http_port,
+                             recordings=self.recordings)  # fmt: skip
         self.config.write_text(text, encoding="utf-8")
         self.log = directory / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def recording(self, name: str, seconds: float = 2.0) -> str:
+        """A short 8 kHz WAV (a tone) in the recordings folder; its full path."""
+        import math
+        import struct
+        import wave
+
+        path = self.recordings / "2026" / "11" / "30" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            frames = int(8000 * seconds)
+            out.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 8000 * 2 * math.pi * 440)))
+                                     for i in range(frames)))  # fmt: skip
+        return str(path)
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         out = subprocess.run([*agi_server_command(), *args, "-c", str(self.config)], input=stdin,

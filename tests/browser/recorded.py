@@ -20,10 +20,11 @@ def call_id(seq: int) -> str:
 
 def recorded_call(*, number: str = RECORDED_NUMBER, agent: str = RECORDED_AGENT, seq: int = 0,
                   name: str = "Customer", until: str | None = None, after: str | None = None,
-                  nth: int = 1, nth_after: int = 1) -> list[AmiMessage]:  # fmt: skip
+                  nth: int = 1, nth_after: int = 1, recording: str | None = None) -> list[AmiMessage]:  # fmt: skip
     """The call's events, those after the ``nth_after`` ``after`` event and
     up to (with) the ``nth`` ``until`` event. ``seq`` makes the ids another
-    call's."""
+    call's; ``recording`` a MixMonitor file name set on the caller's channel
+    (as FreePBX's MixMonitor does when the call is answered)."""
     raw = (importlib.resources.files("agi_server.testing") / "transcripts" / "ami" / TRANSCRIPT).read_bytes()
     text = raw.decode()
     if seq:
@@ -35,6 +36,10 @@ def recorded_call(*, number: str = RECORDED_NUMBER, agent: str = RECORDED_AGENT,
     text = text.replace("CallerIDName: Customer", f"CallerIDName: {name}")
     _, messages = parse_stream(text.encode())
     events = [m for m in messages if m.message_type == "event" and m.get("Event") not in SESSION_EVENTS]
+    if recording is not None:
+        first = next(i for i, m in enumerate(events) if m.get("Event") == "VarSet")
+        pairs = [(k, v) for k, v in events[first].pairs if k not in ("Variable", "Value")]
+        events.insert(first + 1, AmiMessage([*pairs, ("Variable", "MIXMONITOR_FILENAME"), ("Value", recording)]))
     start, end = 0, len(events)
     if after is not None:
         start = _index(events, after, nth_after) + 1

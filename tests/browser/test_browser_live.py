@@ -153,6 +153,22 @@ def test_call_log_dates_are_jalali_in_the_pbx_time_zone(page, panel, calls):
     assert any(month in date_cell for month in JALALI_MONTHS) or re.fullmatch("[۰-۹]{2}:[۰-۹]{2}", date_cell)
 
 
+def test_a_recording_plays_in_the_call_log(page, panel, calls):
+    path = panel.recording("q-support-0912-42.wav")
+    calls.play(seq=45, number="09124445566", recording=path)
+    login(page, panel, "boss", path="/#/calls")
+    row = page.locator(f".calls-table tr[data-id='{call_id(45)}']")
+    row.get_by_role("button", name=re.compile("^پخش ضبط تماس")).click()
+    audio = row.locator("audio")
+    expect(audio).to_have_attribute("src", f"/api/recordings/{call_id(45)}")
+    duration = audio.evaluate("""(a) => new Promise((done) => {
+        if (a.readyState >= 1) done(a.duration);
+        a.addEventListener('loadedmetadata', () => done(a.duration));
+        a.addEventListener('error', () => done(-1));
+    })""")
+    assert 1.9 < duration < 2.1, duration
+
+
 def test_a_lost_connection_is_shown_and_comes_back(page, panel, calls):
     login(page, panel, "ali")
     live(page)

@@ -17,6 +17,14 @@ export function extensionState(status) {
 
 export const stateLabel = (state) => t(`ext.state.${state}`);
 
+/** The state to show: the hint's, unless the calls say better (hints can lag or say nothing). */
+export function shownState(hint, found) {
+  if (!found) return hint;
+  if (found.role === 'ringing') return hint === 'inuse_ringing' ? hint : 'ringing';
+  if (['idle', 'unknown', 'unavailable', 'ringing'].includes(hint)) return 'inuse';
+  return hint; // in use, busy, on hold
+}
+
 // Iranian landline area codes (without the trunk 0) and their provinces.
 const AREAS = {
   11: 'mazandaran', 13: 'gilan', 17: 'golestan', 21: 'tehran', 23: 'semnan', 24: 'zanjan', 25: 'qom',

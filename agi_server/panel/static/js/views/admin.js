@@ -51,7 +51,7 @@ function checkCard(summary) {
   const { el, body } = card('admin.check');
   const c = summary.check;
   body.append(h('p', { class: `badge ${c.ok ? 'health-ready' : 'health-degraded'}`, text: t(c.ok ? 'admin.check_ok' : 'admin.check_bad') }));
-  if (c.source) body.append(h('p', {}, t('admin.check_file'), ' ', h('code', { dir: 'ltr', text: c.source })));
+  if (c.source) body.append(h('p', { class: 'check-file' }, t('admin.check_file'), ' ', h('code', { dir: 'ltr', text: c.source })));
   if (c.problems.length) body.append(h('ul', { class: 'problems', dir: 'ltr' }, ...c.problems.map((p) => h('li', { text: p }))));
   body.append(h('p', {}, t('admin.routes', { n: digits((c.ok ? c.routes : summary.running_routes).length) })),
     h('ul', { class: 'routes', dir: 'ltr' }, ...(c.ok ? c.routes : summary.running_routes).map((r) => h('li', {}, h('code', { text: r })))));

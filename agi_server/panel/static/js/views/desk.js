@@ -6,7 +6,7 @@ import * as http from '../api.js';
 import { h, keyed, replace, throttled } from '../dom.js';
 import { asciiDigits, digits, duration, phone, when } from '../format.js';
 import { t } from '../i18n.js';
-import { extensionState, moduleName, stateLabel } from '../labels.js';
+import { extensionState, moduleName, shownState, stateLabel } from '../labels.js';
 import { callOf, otherParty } from '../live.js';
 import { callsOf } from '../popup.js';
 import { card, clickToCall, debounce, field, setStatus, statusLine } from './common.js';
@@ -31,13 +31,13 @@ function extensionCard(ctx) {
       h('span', { class: 'ext-number', dir: 'ltr' }), h('span', { class: 'badge state' }),
       h('span', { class: 'ext-call' })), (li, exten) => {
       const ext = state.extensions.get(exten);
-      const name = ext ? extensionState(ext.status) : 'unknown';
+      const found = callOf(state, exten);
+      const name = shownState(ext ? extensionState(ext.status) : 'unknown', found);
       li.querySelector('.ext-number').textContent = phone(exten);
       const badge = li.querySelector('.state');
       badge.className = `badge state state-${name}`;
       badge.textContent = stateLabel(name);
       const paused = pausedIn(state, exten);
-      const found = callOf(state, exten);
       const info = li.querySelector('.ext-call');
       const parts = [];
       if (paused.length) parts.push(t('desk.paused_in', { queues: paused.join('، ') }));

@@ -7,7 +7,7 @@ import * as http from '../api.js';
 import { h, keyed, replace, throttled } from '../dom.js';
 import { digits, num, percent, phone, startOfDay, when } from '../format.js';
 import { t } from '../i18n.js';
-import { extensionState, stateLabel } from '../labels.js';
+import { extensionState, shownState, stateLabel } from '../labels.js';
 import { callOf, otherParty } from '../live.js';
 import { callsOf } from '../popup.js';
 import { card, setStatus, statusLine } from './common.js';
@@ -146,10 +146,8 @@ function agentsCard(ctx) {
         h('p', { class: 'agent-queues' }), actions);
     }, (li, exten) => {
       const ext = state.extensions.get(exten);
-      let name = ext ? extensionState(ext.status) : 'unknown';
       const found = callOf(state, exten);
-      if (found && found.role === 'talking' && ['idle', 'unknown'].includes(name)) name = 'inuse';
-      if (found && found.role === 'ringing' && ['idle', 'unknown'].includes(name)) name = 'ringing';
+      const name = shownState(ext ? extensionState(ext.status) : 'unknown', found);
       const queues = [];
       let paused = false;
       for (const [qname, q] of state.queues) {
