@@ -25,6 +25,7 @@ from ..logsafe import sanitize
 from ..numbers import Normaliser
 from ..web.auth import Principal, require
 from .log import BadCursor, CallLog, CallQuery
+from .models import CallOut, CallsPage
 from .recordings import RecordingFiles, RecordingNotFound, RecordingRefused
 from .sse import LiveFeed
 
@@ -55,7 +56,8 @@ def sees_record(principal: Principal, record: dict[str, Any]) -> bool:
 def events_router(feed: LiveFeed) -> APIRouter:
     api = APIRouter(tags=["live"])
 
-    sse = {200: {"content": {"text/event-stream": {}}, "description": "a snapshot, then live events"}}
+    sse = {200: {"content": {"text/event-stream": {}}, "description": "a snapshot, then live events"},
+           503: {"description": "too many panels connected"}}
 
     @api.get("/api/events", response_class=StreamingResponse, summary="Live events (Server-Sent Events)",
              responses=sse)  # fmt: skip
@@ -84,7 +86,8 @@ def calls_router(calls: CallLog, normalise: Normaliser, recordings: RecordingFil
             raise HTTPException(404, "no such call (or not one of yours)")
         return record
 
-    @api.get("/api/calls", summary="The call log, newest first")
+    @api.get("/api/calls", summary="The call log, newest first", response_model=CallsPage,
+             responses={403: {}, 422: {}})  # fmt: skip
     async def list_calls(
         principal: Principal = Depends(require("calls:read")),
         since: str | None = Query(None, max_length=40, description="ISO 8601 or unix seconds"),
@@ -110,12 +113,13 @@ def calls_router(calls: CallLog, normalise: Normaliser, recordings: RecordingFil
             raise HTTPException(422, str(exc)) from None
         return {"calls": records, "next_cursor": next_cursor}
 
-    @api.get("/api/calls/{call_id}", summary="One call record")
+    @api.get("/api/calls/{call_id}", summary="One call record", response_model=CallOut, responses={404: {}})
     async def one_call(call_id: str, principal: Principal = Depends(require("calls:read"))) -> dict[str, Any]:
         return await load(call_id, principal)
 
     @api.get("/api/recordings/{call_id}", response_class=FileResponse, summary="A call's recording (Range requests)",
-             responses={200: {"content": {"audio/wav": {}}}, 206: {"description": "the range asked for"}})  # fmt: skip
+             responses={200: {"content": {"audio/wav": {}}}, 206: {"description": "the range asked for"},
+                        404: {}, 416: {"description": "the range is outside the file"}})  # fmt: skip
     async def recording(call_id: str, principal: Principal = Depends(require("recordings:read"))) -> FileResponse:
         record = await load(call_id, principal)
         stored = record.get("recording")

@@ -45,7 +45,7 @@ def router(subscriptions: Subscriptions, dead: DeadLetters, on_change=lambda: No
             raise HTTPException(404, str(exc)) from None
         return {**sub.public(), "backlog": await subscriptions.backlog(sub.id)}
 
-    @api.post("/api/webhooks", status_code=201, summary="Subscribe a URL to events")
+    @api.post("/api/webhooks", status_code=201, summary="Subscribe a URL to events", responses={422: {}})
     async def add(body: WebhookIn, principal: Principal = need) -> dict[str, Any]:
         try:
             sub = await subscriptions.add(body.url, body.events, secret=body.secret, description=body.description)
@@ -58,11 +58,12 @@ def router(subscriptions: Subscriptions, dead: DeadLetters, on_change=lambda: No
     async def list_all(principal: Principal = need) -> dict[str, Any]:
         return {"webhooks": [await described(sub.id) for sub in await subscriptions.list()]}
 
-    @api.get("/api/webhooks/{sub_id}", summary="One subscription")
+    @api.get("/api/webhooks/{sub_id}", summary="One subscription", responses={404: {}})
     async def one(sub_id: str, principal: Principal = need) -> dict[str, Any]:
         return await described(sub_id)
 
-    @api.delete("/api/webhooks/{sub_id}", status_code=204, summary="Unsubscribe (undelivered events are dropped)")
+    @api.delete("/api/webhooks/{sub_id}", status_code=204, summary="Unsubscribe (undelivered events are dropped)",
+                responses={404: {}})  # fmt: skip
     async def remove(sub_id: str, principal: Principal = need) -> Response:
         try:
             await subscriptions.remove(sub_id)
@@ -71,7 +72,8 @@ def router(subscriptions: Subscriptions, dead: DeadLetters, on_change=lambda: No
         on_change()
         return Response(status_code=204)
 
-    @api.get("/api/webhooks/{sub_id}/dead-letters", summary="Events the receiver never took, newest first")
+    @api.get("/api/webhooks/{sub_id}/dead-letters", summary="Events the receiver never took, newest first",
+             responses={404: {}})  # fmt: skip
     async def dead_letters(sub_id: str, principal: Principal = need,
                            limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:  # fmt: skip
         try:
@@ -80,7 +82,7 @@ def router(subscriptions: Subscriptions, dead: DeadLetters, on_change=lambda: No
             raise HTTPException(404, str(exc)) from None
         return {"dead_letters": [d.public() for d in letters]}
 
-    @api.post("/api/webhooks/{sub_id}/dead-letters/retry", summary="Deliver dead letters again")
+    @api.post("/api/webhooks/{sub_id}/dead-letters/retry", summary="Deliver dead letters again", responses={404: {}})
     async def retry(sub_id: str, body: RetryIn | None = None, principal: Principal = need) -> dict[str, int]:
         try:
             moved = await dead.retry(sub_id, body.ids if body else None)
