@@ -82,6 +82,7 @@ class Application:
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     background: bool = True
     web: object | None = None  # agi_server.web.service.WebService while the HTTP API runs
+    calls: object | None = None  # agi_server.calls.service.CallsService: live events, call log, webhooks
 
     @classmethod
     async def start(
@@ -106,16 +107,28 @@ class Application:
         await server.start(host, port, reuse_port=reuse_port)
         app = cls(config.path, config, server, store, embedded, ami, background=background)
         app._start_workers(server.state.services)
+        metrics = None
+        if config.file.http.enabled and background:
+            from .web.metrics import Metrics
+
+            metrics = Metrics()
+        if ami is not None and config.file.call_log.enabled and background:  # one process follows AMI
+            from .calls.service import CallsService
+
+            app.calls = CallsService.build(config, store, ami, metrics=metrics)
+            await app.calls.start()
         if config.file.http.enabled and background:  # one process serves HTTP (serve --workers N)
-            await app._start_web(http_listen or split_host_port(config.file.http.listen))
+            await app._start_web(http_listen or split_host_port(config.file.http.listen), metrics)
         return app
 
-    async def _start_web(self, address: tuple[str, int]) -> None:
+    async def _start_web(self, address: tuple[str, int], metrics=None) -> None:
         """The HTTP API on this loop; a port it cannot bind is logged, and
         calls go on being served without it."""
         from .web.service import WebService
 
-        web = WebService(config=self.config, store=self.store, ami=self.ami, agi_server=self.server)
+        routers = self.calls.routers if self.calls is not None else None
+        web = WebService(config=self.config, store=self.store, ami=self.ami, agi_server=self.server,
+                         metrics=metrics, routers=routers)  # fmt: skip
         try:
             await web.start(*address)
         except OSError as exc:
@@ -179,6 +192,9 @@ class Application:
         for task in self._stop_workers():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.calls is not None:
+            await self.calls.stop()
+            self.calls = None
         if self.ami is not None:
             await self.ami.close()
         await self.store.close()
