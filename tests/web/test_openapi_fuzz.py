@@ -75,13 +75,21 @@ CHECKS = [status_code_conformance, content_type_conformance, response_schema_con
 
 
 def test_api_conforms_to_its_openapi(live):
-    """Each operation of the live OpenAPI description, 30 generated cases each."""
+    """Each operation of the live OpenAPI description, 30 generated cases
+    each (Server-Sent Events feeds excepted)."""
     api_schema = schemathesis.openapi.from_url(f"{live.base_url}/openapi.json")
     headers = {"Authorization": f"Bearer {live.token}"}
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 15
     for operation in operations:
+        if streams(operation):
+            continue  # an endless SSE feed: tested on a real socket by its own tests
         conforms(operation, live.base_url, headers)()
+
+
+def streams(operation) -> bool:
+    responses = operation.definition.raw.get("responses", {})
+    return any("text/event-stream" in (answer or {}).get("content", {}) for answer in responses.values())
 
 
 def conforms(operation, base_url: str, headers: dict[str, str]):
