@@ -22,95 +22,30 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .ami import AmiClient, AmiSettings
-from .config import AmiSection, Config, load_config, split_host_port
+from .ami import AmiClient
+from .assembly import Assembly, ami_client, assemble, module_deps, runtime_state
+from .calls.service import CallsService
+from .config import Config, load_config, split_host_port
 from .errors import ConfigError
-from .modules import MODULES
-from .modules.health import health_route
-from .modules.spec import Deps, ModuleSpec, Worker
+from .modules.spec import Worker
 from .redis_supervisor import RedisSupervisor
-from .routing import Route, RouteTable
 from .server import AgiServer
-from .session import Limits, RuntimeState
 from .store import EmbeddedRedis, Store, store_from_config
+from .web.metrics import Metrics
+from .web.service import WebService
 
 log = logging.getLogger("agi_server.app")
-
-
-def ami_client(section: AmiSection, logger: logging.Logger | None = None) -> AmiClient | None:
-    """The AMI client for the ``ami`` section, or None when AMI is not
-    configured. ``logger`` replaces the client's own (``agi_server.ami``)."""
-    if not section.enabled:
-        return None
-    settings = AmiSettings(
-        host=section.host,
-        port=section.port,
-        username=section.username,
-        secret=section.secret,
-        action_timeout=section.action_timeout,
-        ping_interval=section.ping_interval,
-    )
-    return AmiClient(settings, logger)
-
-
-def module_deps(config: Config, store: Store | None = None, ami: AmiClient | None = None) -> Deps:
-    return Deps(
-        names=config.names,
-        numbers=config.numbers,
-        language=config.pbx.language,
-        departments=config.departments,
-        call_timeout=config.agi.call_timeout,
-        store=store,
-        ami=ami,
-    )
-
-
-@dataclass
-class Assembly:
-    """Every route of a config, and the work that runs beside the calls."""
-
-    routes: RouteTable
-    workers: list[Worker] = field(default_factory=list)
-    local_workers: list[Worker] = field(default_factory=list)
-
-
-def assemble(config: Config, deps: Deps, modules: Sequence[ModuleSpec[Any]] = MODULES) -> Assembly:
-    """The health route and each configured module's parts."""
-    routes: list[Route] = [health_route(deps.store, deps.ami)]
-    workers: list[Worker] = []
-    local_workers: list[Worker] = []
-    for spec in modules:
-        entries = config.entries(spec)
-        if not entries:
-            continue
-        parts = spec.build(entries, deps)
-        routes += parts.routes
-        workers += parts.workers
-        local_workers += parts.local_workers
-    return Assembly(RouteTable(routes), workers, local_workers)
-
-
-def runtime_state(config: Config, routes: RouteTable) -> RuntimeState:
-    a = config.agi
-    limits = Limits(
-        header_timeout=a.header_timeout,
-        command_timeout=a.command_timeout,
-        call_timeout=a.call_timeout,
-        max_connections=a.max_connections,
-    )
-    return RuntimeState(routes=routes, names=config.names, limits=limits, allow=tuple(a.networks))
 
 
 # The GIL switch interval while a reload builds (see loop_first).
 _BUILD_SWITCH_INTERVAL = 0.0005
 
 # The sections a reload cannot change (the server holds their sockets).
-_RESTART_ONLY = ("agi.listen", "redis", "ami", "data_dir")
+_RESTART_ONLY = ("agi.listen", "redis", "ami", "data_dir", "http.listen")
 
 
 @dataclass
@@ -125,6 +60,8 @@ class Application:
     background: bool = True  # run the site-wide workers (one process of `serve --workers N`)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     supervisor: asyncio.Task[None] | None = None  # keeps the embedded Redis running
+    web: WebService | None = None  # the HTTP API while it runs
+    calls: CallsService | None = None  # live events, call log, webhooks
     reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @classmethod
@@ -135,6 +72,7 @@ class Application:
         listen: tuple[str, int] | None = None,
         reuse_port: bool = False,
         background: bool = True,
+        http_listen: tuple[str, int] | None = None,
     ) -> Application:
         # In the loop's thread, not a worker thread: an embedded Redis dies
         # with the thread that starts it (PR_SET_PDEATHSIG).
@@ -157,7 +95,29 @@ class Application:
                 RedisSupervisor(embedded, store).run(), name="redis-supervisor"
             )
         app._start_workers(assembly)
+        # One process follows AMI and serves HTTP (the background one of
+        # `serve --workers N`).
+        metrics = Metrics() if config.http.enabled and background else None
+        if ami is not None and config.call_log.enabled and background:
+            app.calls = CallsService.build(config, store, ami, metrics=metrics)
+            await app.calls.start()
+        if config.http.enabled and background:
+            await app._start_web(http_listen or split_host_port(config.http.listen), metrics)
         return app
+
+    async def _start_web(self, address: tuple[str, int], metrics: Metrics | None = None) -> None:
+        """The HTTP API on this loop; a port it cannot bind is logged, and
+        calls go on being served without it."""
+        routers = self.calls.routers if self.calls is not None else None
+        web = WebService(config=self.config, store=self.store, ami=self.ami, agi_server=self.server,
+                         metrics=metrics, routers=routers)  # fmt: skip
+        try:
+            await web.start(*address)
+        except OSError as exc:
+            log.error("HTTP API not started: cannot listen on %s:%s (%s); check http.listen", *address, exc.strerror)
+            await web.stop()
+            return
+        self.web = web
 
     @property
     def config_path(self) -> Path | None:
@@ -210,6 +170,8 @@ class Application:
                 self.server.swap(runtime_state(new, assembly.routes))
                 gc.freeze()  # the new rule sets too (see serve), before the GC runs again
             self.config = new
+            if self.web is not None:
+                self.web.reload(new)
             await self._stop_workers()
             self._start_workers(assembly)
             log.info("config reloaded: %d route(s)", len(assembly.routes))
@@ -223,8 +185,14 @@ class Application:
     # --- stop -----------------------------------------------------------------------
 
     async def stop(self, grace: float | None = None) -> None:
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         await self.server.shutdown(self.config.agi.shutdown_grace if grace is None else grace)
         await self._stop_workers()
+        if self.calls is not None:
+            await self.calls.stop()
+            self.calls = None
         if self.ami is not None:
             await self.ami.close()
         if self.supervisor is not None:  # before the store and Redis go: no restart while stopping

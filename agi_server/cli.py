@@ -14,6 +14,9 @@ from .commands.common import CliGroup
 from .commands.server import bench, check, dialplan, route, serve
 from .commands.sounds import sounds
 from .commands.supervisor import call, spy_command, status
+from .commands.tokens import tokens
+from .commands.users import users
+from .commands.webhooks import webhooks
 
 
 @click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +38,9 @@ main.add_command(spy_command("spy"))
 main.add_command(spy_command("whisper"))
 main.add_command(spy_command("barge"))
 main.add_command(call)
+main.add_command(users)
+main.add_command(tokens)
+main.add_command(webhooks)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 
-from .session import AgiSession, RuntimeState
+from .session import AgiSession, CallObserver, RuntimeState
 
 log = logging.getLogger("agi_server.server")
 
@@ -26,6 +26,9 @@ class AgiServer:
         self.tasks: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.base_events.Server] = []
         self.stats = {"calls": 0, "refused": 0, "failed": 0, "protocol_errors": 0}
+        # Told of every finished call: (route, outcome, seconds, destination
+        # type or ""); the HTTP API's metrics. None: nobody listens.
+        self.on_call: CallObserver | None = None
 
     # -- lifecycle ------------------------------------------------------
 

@@ -20,7 +20,7 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
@@ -66,12 +66,17 @@ class RuntimeState:
     allow_cache: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
+# (route, result, seconds, destination type or ""): what a call came to.
+CallObserver = Callable[[str, str, float, str], None]
+
+
 class SessionHost(Protocol):
     """What a session needs of its server (``AgiServer``)."""
 
     state: RuntimeState
     sessions: set[AgiSession]
     stats: dict[str, int]
+    on_call: CallObserver | None
 
     def track(self, task: asyncio.Task[None]) -> None: ...
 
@@ -287,19 +292,24 @@ class AgiSession(asyncio.Protocol):
             return
         call = Call(channel=channel, env=env, log=calllog, peer=self.peer)
         started = time.monotonic()
+        result, kind = "failed", ""
         try:
             outcome = await self._within_call_timeout(route.handler(call), state.limits.call_timeout)
             await send_outcome(channel, state.names, outcome)
+            result, kind = "decided", outcome.destination.kind
             # Every decision at DEBUG: a line per call costs ~15% of the
             # throughput, and the dialplan can Verbose() AGISRV_REASON anyway.
             if calllog.isEnabledFor(logging.DEBUG):  # skip even the arguments' work otherwise
                 calllog.debug("-> %s (%s) in %.0f ms", outcome.destination, sanitize(outcome.reason),
                               (time.monotonic() - started) * 1000)
         except ChannelHungUp:
+            result = "hangup"
             calllog.info("caller hung up")
         except ConnectionClosed as exc:
+            result = "closed"
             calllog.info("connection ended: %s", sanitize(exc))
         except asyncio.CancelledError:
+            result = "shutdown"
             calllog.warning("call cancelled (shutdown); sending it to its failure destination")
             await self._fail(channel, state, route, "server shutting down", calllog)
             raise
@@ -312,6 +322,9 @@ class AgiSession(asyncio.Protocol):
             await self._fail(channel, state, route, f"error: {type(exc).__name__}", calllog)
         finally:
             self._close()
+            observe = self.server.on_call
+            if observe is not None:
+                observe(path, result, time.monotonic() - started, kind)
 
     async def _within_call_timeout(self, handler: Awaitable[Outcome], timeout: float) -> Outcome:
         """``async with asyncio.timeout(timeout): return await handler`` with

@@ -28,6 +28,7 @@ from agi_server.config import load_config
 from agi_server.loadgen import LoadSpec, default_callers
 from agi_server.server import AgiServer
 from agi_server.session import AgiSession
+from agi_server.web.metrics import Metrics
 
 
 class MemoryTransport(asyncio.Transport):
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"])
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the run")
     parser.add_argument("--log", default="/dev/null", help="where log records go")
+    parser.add_argument("--metrics", action="store_true", help="with the HTTP API's Prometheus metrics on every call")
     args = parser.parse_args()
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False  # as `serve` does
     logging._srcfile = None
@@ -98,6 +100,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = load_config(agi_server_config(Path(tmp), 4573, level=args.level))
     server = AgiServer(runtime_state(config, assemble(config, module_deps(config)).routes))
+    if args.metrics:  # what `serve` does when the HTTP API runs
+        server.on_call = Metrics().call_done
     headers = LoadSpec(port=4573, callers=default_callers(1000)).headers()
     try:
         import uvloop
@@ -116,7 +120,8 @@ def main() -> None:
     if args.profile:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
-    print(f"{args.calls} calls, log level {args.level}: {elapsed / args.calls * 1e6:.1f} us per call "
+    metrics = ", metrics" if args.metrics else ""
+    print(f"{args.calls} calls, log level {args.level}{metrics}: {elapsed / args.calls * 1e6:.1f} us per call "
           f"({args.calls / elapsed:,.0f} calls/s on one core, no sockets)")
     assert server.stats["calls"] == args.calls + 2000, server.stats
 

@@ -311,3 +311,19 @@ async def test_manual_module_never_dials(make_app, fake, requests):
         assert (await requests.get(rid)).state == "pending"
 
 
+
+
+async def test_a_reassigned_request_waits_for_its_agent(make_app, fake, requests):
+    """After ``reassign`` only that agent dials it back: another free member
+    of the queue is not used; the agent is, once free."""
+    async with make_app():
+        rid = await register(requests, "09121110009", "801", "queue:support")
+        await requests.reassign(rid, "5051")
+        free(fake, "5050")
+        await asyncio.sleep(MIN_WAIT * 3)
+        assert originates(fake) == []
+        free(fake, "5051")
+        (action,) = await fake.wait_for_action("Originate", timeout=3)
+        assert action["Channel"] == "Local/5051@from-internal/n"
+        history = (await requests.get(rid)).history
+        assert [e["event"] for e in history][:2] == ["registered", "reassigned"]

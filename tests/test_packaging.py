@@ -60,6 +60,9 @@ def test_wheel_contains_the_code_templates_catalog_and_recordings(tmp_path):
     for template in (ROOT / "dialplan_templates").glob("*.j2"):
         assert f"agi_server/dialplan_templates/{template.name}" in names
     assert "agi_server/sounds/catalog.yaml" in names
+    for static in (ROOT / "agi_server" / "panel" / "static").rglob("*"):  # the panel needs no build step
+        if static.is_file():
+            assert f"agi_server/{static.relative_to(ROOT / 'agi_server').as_posix()}" in names
     for recording in (ROOT / "agi_server" / "testing" / "transcripts").rglob("*.txt"):
         assert f"agi_server/{recording.relative_to(ROOT / 'agi_server').as_posix()}" in names
     assert "agi_server/testing/transcripts/SHA256SUMS" in names

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from ..app import assemble, cyclic_gc_paused, module_deps
+from ..app import cyclic_gc_paused
+from ..assembly import assemble, module_deps
 from ..config import split_host_port
 from ..dialplan import render_dialplan
 from ..loadgen import LoadSpec, default_callers, run_load

@@ -26,7 +26,7 @@ from ..ami import (
     join_agent_call,
     ring_channel,
 )
-from ..app import ami_client
+from ..assembly import ami_client
 from ..config import Config
 from ..errors import AmiUnavailable
 from ..numbers import check_extension

@@ -27,6 +27,10 @@ def cross_check(file: SiteSections, modules: Sequence[ModuleSpec[Any]] = MODULES
     for spec in modules:
         problems += spec.duplicates(entries[spec.name], spec.section)
     problems += _dangling_destinations(modules, entries)
+    missed = file.call_log.missed_callback
+    callback_codes = {item.code for item in entries.get("callback", [])}
+    if missed and missed not in callback_codes:
+        problems.append(Problem("call_log.missed_callback", missed, f"no callback_requests entry has code {missed!r}"))
     problems += _queues_without_members(modules, entries, file)
     try:
         numbers: NumberContext | None = NumberContext(file.pbx.country_code, file.pbx.area_code, file.pbx.exit_code)

@@ -18,11 +18,14 @@ from typing import Any, TypeVar
 
 from pydantic import Field, create_model
 
+from ..calls.config import CallLogSection, RecordingsSection
 from ..destinations import DialplanNames
 from ..modules import MODULES
 from ..modules.spec import ModuleSpec
 from ..numbers import NumberContext
 from ..schema import Department, Section
+from ..web.config import HttpSection
+from ..webhooks.config import WebhooksSection
 from .sections import AgiSection, AmiSection, LoggingSection, PbxSection, RedisSection, SoundsSection
 
 Item = TypeVar("Item", bound=Section)
@@ -36,9 +39,15 @@ class SiteSections(Section):
     redis: RedisSection = RedisSection()
     data_dir: str = "./var"
     ami: AmiSection = AmiSection()
+    http: HttpSection = HttpSection()
     departments: dict[str, Department] = Field(default_factory=dict)
     sounds: SoundsSection = SoundsSection()
     logging: LoggingSection = LoggingSection()
+    # The CRM side (HTTP API, call log, webhooks); after the module lists in
+    # the file's order, as the sections that build on them.
+    call_log: CallLogSection = CallLogSection()
+    recordings: RecordingsSection = RecordingsSection()
+    webhooks: WebhooksSection = WebhooksSection()
 
 
 @functools.cache
@@ -92,6 +101,22 @@ class Config:
     @property
     def logging(self) -> LoggingSection:
         return self.file.logging
+
+    @property
+    def http(self) -> HttpSection:
+        return self.file.http
+
+    @property
+    def call_log(self) -> CallLogSection:
+        return self.file.call_log
+
+    @property
+    def recordings(self) -> RecordingsSection:
+        return self.file.recordings
+
+    @property
+    def webhooks(self) -> WebhooksSection:
+        return self.file.webhooks
 
     def entries(self, spec: ModuleSpec[Item]) -> list[Item]:
         """The configured instances of one module (its config list)."""

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ..hours import check_timezone
 from ..schema import AreaCode, CountryCode, Duration, ExitCode, Section
 
 _CONTEXT_NAME = r"[A-Za-z0-9_.+{}-]{1,79}"
@@ -34,6 +35,18 @@ class PbxSection(Section):
     exit_code: ExitCode = ""
     language: str = Field(default="fa", pattern=r"[a-z]{2}(_[A-Z]{2})?")
     dialplan: DialplanSection = DialplanSection()
+    # This PBX's name in call records and webhook payloads (several PBXs
+    # feeding one CRM); empty: the host name.
+    name: str = Field(default="", pattern=r"[A-Za-z0-9_.-]{0,64}")
+    # Every clock time people read or write (callback hours, reconnect
+    # "until", the panel's dates) is in this IANA zone.
+    timezone: str = "Asia/Tehran"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        check_timezone(value)
+        return value
 
 
 def split_host_port(value: str) -> tuple[str, int]:

@@ -25,7 +25,9 @@ def config_for_test(text: str, directory: Path, env: dict[str, str] | None = Non
 
 @contextlib.asynccontextmanager
 async def running_server(config: Config, *, grace: float = 2.0) -> AsyncIterator[Application]:
-    app = await Application.start(config, listen=("127.0.0.1", 0))
+    """With ``http.enabled`` (the default) the HTTP API listens on another
+    ephemeral port (``app.web.http.address``)."""
+    app = await Application.start(config, listen=("127.0.0.1", 0), http_listen=("127.0.0.1", 0))
     try:
         yield app
     finally:

@@ -76,9 +76,9 @@ def tehran_clock(hours_from_now: float) -> str:
 
 
 def server_config(run: Path, ami_port: int, agi_port: int, *, exit_code: str = "",
-                  name: str = "agi-server.yaml") -> Path:
+                  name: str = "agi-server.yaml", http_port: int = 0) -> Path:
     return render_server_config(
-        run / name, agi_port=agi_port, ami_port=ami_port, exit_code=exit_code, redis_url="",
+        run / name, agi_port=agi_port, ami_port=ami_port, exit_code=exit_code, redis_url="", http_port=http_port,
         data_dir=str(run / "var"), sounds_dir=str(run / "data" / "sounds"),
     )  # fmt: skip
 
@@ -89,7 +89,7 @@ async def pbx(tmp_path_factory):
     run = tmp_path_factory.mktemp("pbx")
     ami_port, agi_port = free_port(), free_port()
     sandbox = AsteriskSandbox(run, ASTERISK, ami_port)
-    config = server_config(run, ami_port, agi_port)
+    config = server_config(run, ami_port, agi_port, http_port=free_port())
     etc = run / "etc"
     render_pbx(etc)
     cli(config, "dialplan", "-o", str(etc / "agi-server.conf"), "--features-out", str(etc / "agi-server-features.conf"))

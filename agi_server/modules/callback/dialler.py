@@ -194,11 +194,20 @@ class Dialler:
                 retry_interval=self.item.retry_interval,
                 rest=self.item.min_wait,
             )
+            if claim.token is None and claim.reason.startswith("preferred "):
+                # Reassigned to one agent: only that one may take it.
+                agent = claim.reason.partition(" ")[2]
+                if agent not in ready or not await self._still_idle(agent):
+                    continue
+                claim = await self.requests.claim(
+                    rid, agent=agent, owner=self.owner, lease=self.item.lease, max_attempts=self.item.max_attempts,
+                    retry_interval=self.item.retry_interval, rest=self.item.min_wait,
+                )  # fmt: skip
             if claim.token is None:
-                if claim.reason == "agent busy":  # ringing for another module or server
-                    ready.pop(0)
+                if claim.reason == "agent busy" and agent in ready:  # ringing for another module or server
+                    ready.remove(agent)
                 continue
-            ready.pop(0)
+            ready.remove(agent)
             self._start_attempt(await self.requests.get(rid), agent, claim.token)
         delay = self.poll
         if next_ready is not None:

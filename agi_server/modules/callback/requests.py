@@ -21,6 +21,9 @@ Keys (``P`` is ``<store prefix>callback:``):
   records the lost attempt, so it is retried once, never by two at a time.
 - ``P:agent:<exten>``: one callback in flight per agent, across modules and
   servers; kept for ``min_wait`` after an attempt as the agent's breather.
+- ``preferred`` (a field of the request): the agent a supervisor reassigned
+  it to; only that agent's claim succeeds (the others get ``preferred
+  <exten>``), so the dialler waits for that agent to be free.
 
 States: pending -> dialing -> done | failed | cancelled (dialing -> pending
 for a retry). Every transition is one Lua script, so two servers never see a
@@ -87,6 +90,7 @@ class Callback:
     agent: str = ""
     result: str = ""
     token: str = ""
+    preferred: str = ""
     finished: float | None = None
     due: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -115,6 +119,7 @@ class Callback:
             agent=h.get("agent", ""),
             result=h.get("result", ""),
             token=h.get("token", ""),
+            preferred=h.get("preferred", ""),
             finished=number("finished") if h.get("finished") else None,
             due=due,
             history=list(history or []),
@@ -235,6 +240,15 @@ class CallbackStore:
             raise CallbackConflict(f"callback request {rid} is being dialled right now")
         if state == "conflict":
             raise CallbackConflict(f"the same customer already has open request {other}")
+
+    async def reassign(self, rid: str, agent: str, now: float | None = None) -> None:
+        """Let only ``agent`` dial the pending request ``rid`` from now on."""
+        now = time.time() if now is None else now
+        state = await self._eval("callback reassign", scripts.REASSIGN, check_id(rid), repr(now), agent)
+        if state == "":
+            raise CallbackNotFound(f"no callback request {rid}")
+        if state != "pending":
+            raise CallbackConflict(f"callback request {rid} is {state}; only a pending one can be reassigned")
 
     async def get(self, rid: str) -> Callback:
         rid = check_id(rid)

@@ -103,6 +103,7 @@ if h.state == 'dialing' then
   release(h)
   redis.call('HSET', req_key(id), 'state', 'pending', 'token', '', 'result', 'interrupted')
 end
+if (h.preferred or '') ~= '' and h.preferred ~= ARGV[5] then return {0, 'preferred ' .. h.preferred} end
 local agent = P .. 'agent:' .. ARGV[5]
 if redis.call('EXISTS', agent) == 1 then return {0, 'agent busy'} end
 attempts = attempts + 1
@@ -187,4 +188,16 @@ end
 log(id, {at = now, event = 'retried', previous = h.state})
 redis.call('ZADD', due, now, id)
 return {'pending', ''}
+"""
+
+
+# ARGV: P, id, now, agent
+REASSIGN = PRELUDE + """
+local id, now = ARGV[2], tonumber(ARGV[3])
+local h = load(id)
+if not h then return '' end
+if h.state ~= 'pending' then return h.state end
+redis.call('HSET', req_key(id), 'preferred', ARGV[4], 'updated', ARGV[3])
+log(id, {at = now, event = 'reassigned', agent = ARGV[4], previous = h.preferred or ''})
+return 'pending'
 """

@@ -21,7 +21,10 @@ prompt is whispered into the operator's call.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from logging import Logger
 
 from ...ami import AmiClient, ExtensionState, check_channel, extension_of
 from ...destinations import Destination
@@ -34,6 +37,8 @@ from .config import HelpRequestSettings
 from .lookup import LookupFailed, lookup_manager, tls_context
 from .ringing import HelpRinging, HelpTicket, is_free
 
+log = logging.getLogger("agi_server.help")
+
 
 def department_helpers(departments: Mapping[str, Department], operator: str) -> list[str]:
     """Helpers of every department the operator belongs to, in order."""
@@ -42,6 +47,15 @@ def department_helpers(departments: Mapping[str, Department], operator: str) -> 
         if operator in dept.extensions:
             out += [h for h in dept.helpers if h not in out]
     return out
+
+
+@dataclass(frozen=True)
+class HelpAnswer:
+    """What the help button says: ``sent`` or ``unavailable`` (as the prompts)."""
+
+    status: str
+    reason: str
+    helpers: tuple[str, ...] = ()
 
 
 class HelpRequest:
@@ -75,7 +89,7 @@ class HelpRequest:
                 return Outcome(Destination("hangup"), "not an operator's channel")
             return await self._unavailable(call, "caller is not an extension")
         try:
-            ticket = await self._ticket(call, operator, in_call)
+            ticket = await self._ticket(call.log, operator, call.env.channel if in_call else None)
         except (AmiError, UnsafeValue) as exc:
             call.log.warning("help %s for %s: %s", self.item.code, operator, sanitize(str(exc)))
             return await self._unavailable(call, "AMI unavailable")
@@ -107,6 +121,26 @@ class HelpRequest:
             ringing.notice_if_unanswered(job, ticket)
             raise
 
+    # --- the help button (HTTP API) ---------------------------------------------------
+
+    async def request(self, operator: str) -> HelpAnswer:
+        """The operator's help button: what the in-call key does, without
+        the prompts. Returns at once ("sent" while the helpers ring, or
+        "unavailable" and why); when nobody answers, the "manager
+        unavailable" prompt is whispered into the operator's call."""
+        operator = check_extension(operator)
+        try:
+            ticket = await self._ticket(log, operator, None)
+        except (AmiError, UnsafeValue) as exc:
+            log.warning("help %s for %s: %s", self.item.code, operator, sanitize(str(exc)))
+            return HelpAnswer("unavailable", "AMI unavailable")
+        if isinstance(ticket, str):
+            return HelpAnswer("unavailable", ticket)
+        assert self.ringing is not None  # a ticket needs AMI, and with AMI there is ringing
+        job = self.ringing.ring(ticket)
+        self.ringing.notice_if_unanswered(job, ticket)
+        return HelpAnswer("sent", f"ringing {', '.join(ticket.helpers)}", ticket.helpers)
+
     def _operator(self, call: Call, in_call: bool) -> str | None:
         if in_call:
             return extension_of(call.env.channel, channel_only=True)
@@ -115,34 +149,35 @@ class HelpRequest:
         except UnsafeValue:
             return None
 
-    async def _ticket(self, call: Call, operator: str, in_call: bool) -> HelpTicket | str:
-        """The request to ring, or why there is none."""
+    async def _ticket(self, logger: Logger, operator: str, channel: str | None) -> HelpTicket | str:
+        """The request to ring, or why there is none. ``channel``: the
+        operator's call channel when known (the in-call key runs on it)."""
         ami = self.ami
         if ami is None or not ami.connected:
             return "AMI unavailable"
-        if in_call:
-            channel = check_channel(call.env.channel)
+        if channel is not None:
+            channel = check_channel(channel)
         else:
             found = await ami.find_call_channel(operator)
             if found is None:
                 return f"{operator} is not on a call"
             channel = check_channel(found.channel)
-        helpers = [h for h in await self._candidates(call, operator) if h != operator]
+        helpers = [h for h in await self._candidates(logger, operator) if h != operator]
         free = [h for h in helpers if is_free(self.state_of(h))]
         skipped = [h for h in helpers if h not in free]
         if skipped:
-            call.log.info("help %s for %s: skipping busy or unreachable %s", self.item.code, operator, skipped)
+            logger.info("help %s for %s: skipping busy or unreachable %s", self.item.code, operator, skipped)
         if not free:
             return "no helper free" if helpers else f"no helper known for {operator}"
         return HelpTicket(operator, channel, tuple(free))
 
-    async def _candidates(self, call: Call, operator: str) -> list[str]:
+    async def _candidates(self, logger: Logger, operator: str) -> list[str]:
         out: list[str] = []
         if self.item.manager == "lookup" and self.item.lookup_url:
             try:
                 found = await lookup_manager(self.item.lookup_url, operator, self.item.lookup_timeout, self.tls)
             except LookupFailed as exc:
-                call.log.warning(
+                logger.warning(
                     "help %s: manager lookup for %s failed (%s); using the department",
                     self.item.code,
                     operator,

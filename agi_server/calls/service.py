@@ -1,0 +1,142 @@
+"""The live events, call log, recordings and webhooks as one part of
+``serve``, built with exactly what they use.
+
+``CallsService.build(config, store, ami)`` makes the pieces (no globals,
+nothing started); ``start()`` subscribes to AMI and starts the ingest, the
+webhook outbox and the delivery workers; ``stop()`` stops them; the web
+app takes ``routers()``; the modules take ``module_events`` (their publish
+API) and the AGI side ``decisions`` (``await decisions.record(...)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..modules.callback.policy import NumberPolicy
+from ..modules.callback.requests import CallbackStore
+from ..numbers import Normaliser, NumberContext, members_of
+from ..store import Store
+from ..webhooks.deadletters import DeadLetters
+from ..webhooks.delivery import Deliverer, DeliverySettings
+from ..webhooks.outbox import Outbox
+from ..webhooks.subscriptions import SubscriptionCache, Subscriptions
+from .bus import EventBus
+from .ingest import CallIngest
+from .leader import Lease
+from .log import CallLog
+from .loops import finish
+from .missed import MissedCallbacks
+from .modules import CallDecisions, ModuleEvents
+from .record import RecordBuilder, pbx_name
+from .recordings import RecordingFiles
+from .sse import LiveFeed
+from .state import PartyRules
+from .tracker import CallTracker
+
+log = logging.getLogger("agi_server.calls")
+
+
+def party_rules(file: Any) -> PartyRules:
+    known = {e for d in file.departments.values() for e in (*d.extensions, *d.helpers)}
+    section = file.call_log
+    return PartyRules(section.max_extension_digits, frozenset(known), frozenset(section.inbound_contexts))
+
+
+@dataclass
+class CallsService:
+    pbx: str
+    bus: EventBus
+    tracker: CallTracker
+    calls: CallLog
+    lease: Lease
+    ingest: CallIngest
+    feed: LiveFeed
+    normalise: Normaliser
+    recordings: RecordingFiles
+    module_events: ModuleEvents
+    decisions: CallDecisions
+    subscriptions: Subscriptions
+    dead_letters: DeadLetters
+    cache: SubscriptionCache
+    outbox: Outbox | None
+    deliverer: Deliverer | None
+    ami: Any = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _unsubscribe: Callable[[], None] | None = None
+
+    @classmethod
+    def build(cls, config: Any, store: Store, ami: Any = None, *, metrics: Any = None) -> CallsService:
+        file = config.file
+        pbx = pbx_name(file.pbx.name)
+        section = file.call_log
+        numbers = NumberContext(file.pbx.country_code, file.pbx.area_code, file.pbx.exit_code)
+        normalise = Normaliser(numbers)
+        recordings = RecordingFiles(file.recordings.directory, file.recordings.formats)
+        bus = EventBus(pbx, flush_interval=section.sse_flush_interval)
+        tracker = CallTracker(party_rules(file), bus.publish, RecordBuilder(pbx, normalise, recordings))
+        lease = Lease(store, f"calls:{pbx}", section.leader_lease)
+        calls = CallLog(store, pbx, section.retention)
+        subscriptions = Subscriptions(store)
+        cache = SubscriptionCache(subscriptions)
+        hooks = file.webhooks
+        outbox = deliverer = None
+        if hooks.enabled:
+            outbox = Outbox(store, pbx, cache, dedupe_window=hooks.dedupe_window, max_backlog=hooks.max_backlog,
+                            fence=lambda: (lease.key, lease.token))  # fmt: skip
+            deliverer = Deliverer(store, cache, DeliverySettings.from_section(hooks), metrics=metrics)
+        events = ModuleEvents(bus)
+        missed = None
+        if section.missed_callback:
+            item = next(i for i in file.callback_requests if i.code == section.missed_callback)
+            missed = MissedCallbacks(item, CallbackStore(store), NumberPolicy(item.allowed_numbers, numbers), calls,
+                                     events, members_of(item.target, item.members, file.departments))  # fmt: skip
+        ingest = CallIngest(tracker=tracker, bus=bus, lease=lease, calls=calls, outbox=outbox, missed=missed, ami=ami)
+        feed = LiveFeed(bus, tracker, keepalive=section.sse_keepalive, max_clients=section.sse_max_clients)
+        return cls(pbx, bus, tracker, calls, lease, ingest, feed, normalise, recordings, events,
+                   CallDecisions(calls, events, tracker), subscriptions, DeadLetters(store, hooks.max_backlog), cache,
+                   outbox, deliverer, ami)  # fmt: skip
+
+    # --- life cycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.ami is not None:
+            self._unsubscribe = self.ami.on_event("*", self.ingest.on_ami_event)
+            self.tracker.seed_extensions(self.ami.extensions())
+            self.ingest.schedule_reconcile()
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(self.ingest.run(), name="calls-ingest"))
+        if self.outbox is not None and self.deliverer is not None:
+            await self.cache.refresh()
+            self.outbox.flushed = self.deliverer.nudge
+            self.tasks.append(loop.create_task(self.outbox.run(), name="webhooks-outbox"))
+            self.tasks.append(loop.create_task(self.deliverer.run(), name="webhooks-delivery"))
+        log.info("live events and call log for PBX %r%s", self.pbx,
+                 "; webhooks on" if self.deliverer is not None else "")  # fmt: skip
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.ingest.stop()
+        if self.deliverer is not None:
+            self.deliverer.stop()
+        if self.outbox is not None:
+            self.outbox.stop()
+        tasks, self.tasks = self.tasks, []
+        await finish(tasks, 10.0)
+
+    def subscriptions_changed(self) -> None:
+        """The API added or removed a subscription: refresh at once."""
+        if self.deliverer is not None:
+            asyncio.get_running_loop().create_task(self.cache.refresh())
+
+    def routers(self) -> list:
+        from ..webhooks.api import router as webhooks_router
+        from .api import calls_router, events_router
+
+        return [events_router(self.feed), calls_router(self.calls, self.normalise, self.recordings),
+                webhooks_router(self.subscriptions, self.dead_letters, self.subscriptions_changed)]  # fmt: skip
