@@ -135,3 +135,11 @@ class Department(Section):
 
     extensions: list[Extension] = Field(default_factory=list)
     helpers: list[Extension] = Field(default_factory=list)
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """``127.0.0.1:4573`` -> ``("127.0.0.1", 4573)``; ValueError otherwise."""
+    m = re.fullmatch(r"\[?([A-Za-z0-9_.:-]+?)\]?:(\d{1,5})", value.strip())
+    if not m or not 0 <= int(m[2]) <= 65535:
+        raise ValueError("expected HOST:PORT such as 127.0.0.1:4573")
+    return m[1], int(m[2])

@@ -20,10 +20,12 @@ from ..modules.callback.policy import NumberPolicy
 from ..modules.callback.requests import CallbackStore
 from ..numbers import Normaliser, NumberContext, members_of
 from ..store import Store
+from ..webhooks.api import router as webhooks_router
 from ..webhooks.deadletters import DeadLetters
 from ..webhooks.delivery import Deliverer, DeliverySettings
 from ..webhooks.outbox import Outbox
 from ..webhooks.subscriptions import SubscriptionCache, Subscriptions
+from .api import calls_router, events_router
 from .bus import EventBus
 from .ingest import CallIngest
 from .leader import Lease
@@ -135,8 +137,5 @@ class CallsService:
             asyncio.get_running_loop().create_task(self.cache.refresh())
 
     def routers(self) -> list:
-        from ..webhooks.api import router as webhooks_router
-        from .api import calls_router, events_router
-
         return [events_router(self.feed), calls_router(self.calls, self.normalise, self.recordings),
                 webhooks_router(self.subscriptions, self.dead_letters, self.subscriptions_changed)]  # fmt: skip

@@ -18,7 +18,7 @@ import click
 from ..config import Config
 from ..store import Store, command_store
 from ..web.auth import ROLES
-from ..web.users import Users, check_password
+from ..web.users import Users, check_password, check_user, check_user_name
 from .common import config_option, load_or_exit
 from .tables import format_table
 
@@ -61,8 +61,6 @@ def users_add(config_path: Path, name: str, role: str, extensions: tuple[str, ..
               password_stdin: bool) -> None:  # fmt: skip
     """Add a user (the password is asked for)."""
     config = load_or_exit(config_path)
-    from ..web.users import check_user, check_user_name
-
     check_user_name(name)
     check_user(role, list(extensions), list(departments), config.file.departments)
     password = read_password(password_stdin)

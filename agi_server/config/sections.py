@@ -11,7 +11,14 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ..hours import check_timezone
-from ..schema import AreaCode, CountryCode, Duration, ExitCode, Section
+from ..schema import (
+    AreaCode,
+    CountryCode,
+    Duration,
+    ExitCode,
+    Section,
+    split_host_port,
+)
 
 _CONTEXT_NAME = r"[A-Za-z0-9_.+{}-]{1,79}"
 
@@ -47,13 +54,6 @@ class PbxSection(Section):
     def _timezone(cls, value: str) -> str:
         check_timezone(value)
         return value
-
-
-def split_host_port(value: str) -> tuple[str, int]:
-    m = re.fullmatch(r"\[?([A-Za-z0-9_.:-]+?)\]?:(\d{1,5})", value.strip())
-    if not m or not 0 <= int(m[2]) <= 65535:
-        raise ValueError("expected HOST:PORT such as 127.0.0.1:4573")
-    return m[1], int(m[2])
 
 
 class AgiSection(Section):

@@ -17,6 +17,7 @@ not say.
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +116,6 @@ def help_wording(config) -> list[HelpWording]:
 
 
 def pbx_label(config) -> str:
-    import socket
-
     return config.file.pbx.name or socket.gethostname() or "pbx"
 
 

@@ -10,7 +10,10 @@ prints its counts on SIGTERM (the webhook benchmark's separate process).
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
+import sys
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,10 +103,6 @@ class WebhookReceiver:
 
 
 def main() -> None:  # pragma: no cover - the benchmark's receiver process
-    import argparse
-    import signal
-    import sys
-
     parser = argparse.ArgumentParser(description="A webhook receiver that counts what it gets.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--secret")

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .. import __version__
+from ..ami import SupervisorError
 from ..destinations import DialplanNames
 from ..errors import AmiError, AmiTimeout, AmiUnavailable, StoreUnavailable, UnsafeValue
 from ..logsafe import sanitize
@@ -141,8 +142,6 @@ def _error_answers(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(CallbackConflict)
     async def conflict(request: Request, exc: CallbackConflict) -> JSONResponse:
         return answer(409, sanitize(str(exc), 200))
-
-    from ..ami import SupervisorError
 
     @app.exception_handler(SupervisorError)
     async def refused(request: Request, exc: SupervisorError) -> JSONResponse:

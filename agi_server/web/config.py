@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from ..schema import Duration, Section, parse_duration
+from ..schema import Duration, Section, parse_duration, split_host_port
 
 _SIZE = re.compile(r"(\d+)\s*(b|kib|kb|k|mib|mb|m)?", re.IGNORECASE)
 _SIZE_UNITS = {None: 1, "b": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2, "mb": 1000**2}
@@ -94,8 +94,6 @@ class HttpSection(Section):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        from ..config import split_host_port
-
         split_host_port(value)
         return value
 

@@ -91,7 +91,7 @@ async def test_reload_swaps_the_app_and_keeps_the_socket(server, http, tmp_path,
     text = path.read_text().replace('sales: {extensions: ["6060"], helpers: ["301"]}',
                                     'sales: {extensions: ["6060", "6061"], helpers: ["301"]}')  # fmt: skip
     path.write_text(text)
-    assert server.reload()
+    assert await server.reload()
     reply = await http.post("/api/login", json={"name": "salesboss", "password": PASSWORD})
     assert "6061" in reply.json()["extensions"]
 
