@@ -91,6 +91,12 @@ def parse_destination(text: object, modules: Sequence[str] | None = None) -> Des
     return Destination(kind, value)
 
 
+# FreePBX's from-queue-exten-only: the queues module's context that rings an
+# extension's devices alone (DND and call waiting respected, no voicemail,
+# no follow-me); it exists on every FreePBX with at least one queue.
+DEFAULT_AGENT_CHANNEL = "Local/{exten}@from-queue-exten-only/n"
+
+
 @dataclass(frozen=True)
 class DialplanNames:
     """Context names of the PBX and of the generated dialplan."""
@@ -101,6 +107,15 @@ class DialplanNames:
     ivr: str  # may contain "{code}"
     hints: str
     outbound: str
+    # How every module rings an operator, agent or manager: {exten} is the
+    # extension (pbx.dialplan.agent_channel, validated at load).
+    agent_channel: str = DEFAULT_AGENT_CHANNEL
+
+    def agent(self, exten: str) -> str:
+        """The dial string that rings ``exten`` as an agent: the device only,
+        never its voicemail or follow-me (``exten`` is checked by the caller
+        or is a dialplan variable such as ``${AGISRV_OPERATOR}``)."""
+        return self.agent_channel.replace("{exten}", exten)
 
     def module_context(self, module: str, code: str) -> str:
         return f"{self.prefix}-{module}-{context_safe(code)}"

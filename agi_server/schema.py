@@ -143,3 +143,13 @@ def split_host_port(value: str) -> tuple[str, int]:
     if not m or not 0 <= int(m[2]) <= 65535:
         raise ValueError("expected HOST:PORT such as 127.0.0.1:4573")
     return m[1], int(m[2])
+
+
+def refuse_moved(data: object, moved: dict[str, str]) -> object:
+    """A ``mode="before"`` check: keys that moved elsewhere are refused with
+    where they went (not the generic "unknown key")."""
+    if isinstance(data, dict):
+        for key, where in moved.items():
+            if key in data:
+                raise ValueError(f"{key!r} has moved: set {where} (one rule for every module)")
+    return data

@@ -150,7 +150,7 @@ async def test_no_dial_while_the_agent_is_busy_then_one_dial_after_min_wait(make
         (action,) = await fake.wait_for_action("Originate", timeout=3)
         assert time.monotonic() - freed >= MIN_WAIT
         assert fake.actions_named("ExtensionState")  # re-checked live before ringing
-        assert action["Channel"] == "Local/5050@from-internal/n"  # the agent first
+        assert action["Channel"] == "Local/5050@from-queue-exten-only/n"  # the agent first
         assert action["Context"] == "agi-callback-800"
         assert action["Exten"] == "909121234567"  # exit code + number, dialled on answer
         assert action["CallerID"] == '"Callback" <09121234567>'
@@ -210,7 +210,7 @@ async def test_queue_never_has_more_callbacks_in_flight_than_free_members(make_a
         actions = await fake.wait_for_action("Originate", count=2, timeout=3)
         await asyncio.sleep(0.4)
         assert len(originates(fake)) == 2  # two free members, two in flight
-        assert sorted(a["Channel"] for a in actions) == ["Local/5050@from-internal/n", "Local/5051@from-internal/n"]
+        assert sorted(a["Channel"] for a in actions) == ["Local/5050@from-queue-exten-only/n", "Local/5051@from-queue-exten-only/n"]
         assert {variables(a)[chanvars.CALLBACK_ATTEMPT] for a in actions} == {f"{ids[0]}.1", f"{ids[1]}.1"}
         assert actions[0]["CallerID"].startswith('"Call back" <0912111000')
         report(fake, actions[0], "ANSWER")
@@ -324,6 +324,6 @@ async def test_a_reassigned_request_waits_for_its_agent(make_app, fake, requests
         assert originates(fake) == []
         free(fake, "5051")
         (action,) = await fake.wait_for_action("Originate", timeout=3)
-        assert action["Channel"] == "Local/5051@from-internal/n"
+        assert action["Channel"] == "Local/5051@from-queue-exten-only/n"
         history = (await requests.get(rid)).history
         assert [e["event"] for e in history][:2] == ["registered", "reassigned"]

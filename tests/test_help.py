@@ -146,7 +146,7 @@ async def test_feature_code_rings_the_first_free_helper_with_chanspy_whisper(tmp
     (sent,) = fake_ami.actions_named("Originate")
     # The shape of the recorded whisper Originate: Application ChanSpy on the
     # agent's bridged channel, options q + w.
-    assert sent["Channel"] == "Local/300@from-internal/n"
+    assert sent["Channel"] == "Local/300@from-queue-exten-only/n"
     assert (sent["Application"], sent["Data"]) == ("ChanSpy", f"{OPERATOR_CHANNEL},qwE")
     assert sent["CallerID"] == '"Help 5051" <5051>'
     assert sent["Timeout"] == "5000" and sent["Async"] == "true"
@@ -174,7 +174,7 @@ async def test_busy_and_unreachable_helpers_are_skipped(tmp_path, redis_server, 
             await asyncio.sleep(0.01)
         result = await place_call(*app.server.address, dialled(app))
     (sent,) = fake_ami.actions_named("Originate")
-    assert sent["Channel"] == "Local/302@from-internal/n"
+    assert sent["Channel"] == "Local/302@from-queue-exten-only/n"
     assert decided(result).reason == "manager 302 joined 5051's call"
 
 
@@ -196,9 +196,9 @@ async def test_nobody_answering_rings_each_helper_then_plays_unavailable(tmp_pat
         result = await place_call(*app.server.address, dialled(app), timeout=20)
     assert streamed(result) == [REQUEST_SENT, UNAVAILABLE]
     assert [a["Channel"] for a in fake_ami.actions_named("Originate")] == [
-        "Local/300@from-internal/n",
-        "Local/301@from-internal/n",
-        "Local/302@from-internal/n",
+        "Local/300@from-queue-exten-only/n",
+        "Local/301@from-queue-exten-only/n",
+        "Local/302@from-queue-exten-only/n",
     ]
     assert decided(result).reason == "no manager answered"
 
@@ -262,7 +262,7 @@ async def test_a_helper_asking_for_help_is_not_rung_himself(tmp_path, redis_serv
         await connected(app)
         result = await place_call(*app.server.address, dialled(app, callerid="300"))
     (sent,) = fake_ami.actions_named("Originate")
-    assert sent["Channel"] == "Local/301@from-internal/n"
+    assert sent["Channel"] == "Local/301@from-queue-exten-only/n"
     assert sent["Data"] == "PJSIP/300-0000002a,qwE"
     assert result.decision() is not None
 
@@ -313,9 +313,9 @@ async def test_in_call_nobody_answering_whispers_the_unavailable_prompt(tmp_path
     assert streamed(result) == [REQUEST_SENT]
     sent = fake_ami.actions_named("Originate")
     assert [a["Channel"] for a in sent] == [
-        "Local/300@from-internal/n",
-        "Local/301@from-internal/n",
-        "Local/302@from-internal/n",
+        "Local/300@from-queue-exten-only/n",
+        "Local/301@from-queue-exten-only/n",
+        "Local/302@from-queue-exten-only/n",
         "Local/unavailable@agi-help-star5003/n",
     ]
     notice = sent[-1]
@@ -384,7 +384,7 @@ async def test_lookup_answer_is_rung_first(tmp_path, redis_server, fake_ami, bod
             result = await place_call(*app.server.address, dialled(app, code="*5006"))
     assert source.requests == ["GET /api/manager?operator=5051 HTTP/1.1"]
     (sent,) = fake_ami.actions_named("Originate")
-    assert sent["Channel"] == "Local/302@from-internal/n"
+    assert sent["Channel"] == "Local/302@from-queue-exten-only/n"
     assert decided(result).reason == "manager 302 joined 5051's call"
 
 
@@ -397,7 +397,7 @@ async def test_slow_lookup_falls_back_to_the_department_within_its_timeout(tmp_p
             elapsed = time.monotonic() - started
     assert source.requests  # it was asked ...
     (sent,) = fake_ami.actions_named("Originate")
-    assert sent["Channel"] == "Local/300@from-internal/n"  # ... but the department's first helper was rung
+    assert sent["Channel"] == "Local/300@from-queue-exten-only/n"  # ... but the department's first helper was rung
     assert decided(result).reason == "manager 300 joined 5051's call"
     assert elapsed < 2.0, f"the 0.3s lookup timeout held the call for {elapsed:.1f}s"
 
@@ -419,14 +419,14 @@ async def test_unusable_lookup_replies_fall_back_to_the_department(tmp_path, red
             await connected(app)
             await place_call(*app.server.address, dialled(app, code="*5006"))
     assert source.requests
-    assert [a["Channel"] for a in fake_ami.actions_named("Originate")] == ["Local/300@from-internal/n"]
+    assert [a["Channel"] for a in fake_ami.actions_named("Originate")] == ["Local/300@from-queue-exten-only/n"]
 
 
 async def test_unreachable_lookup_falls_back(tmp_path, redis_server, fake_ami):
     async with start_app(tmp_path, redis_server, fake_ami, lookup_url="http://127.0.0.1:9/m?op={operator}") as app:
         await connected(app)
         await place_call(*app.server.address, dialled(app, code="*5006"))
-    assert [a["Channel"] for a in fake_ami.actions_named("Originate")] == ["Local/300@from-internal/n"]
+    assert [a["Channel"] for a in fake_ami.actions_named("Originate")] == ["Local/300@from-queue-exten-only/n"]
 
 
 # --- pure parts -------------------------------------------------------------------------------

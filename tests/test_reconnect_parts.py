@@ -92,8 +92,8 @@ def config_with(tmp_path, old: str, new: str):
     [
         ("expiry: 8h", "expiry: 30h", "at most 24h"),
         ("expiry: 8h", "expiry: 8h\n    ring_timeout: 0s", "ring_timeout"),
-        ("expiry: 8h", 'expiry: 8h\n    dial: "PJSIP/5050"', "{exten}"),
-        ("expiry: 8h", 'expiry: 8h\n    dial: "PJSIP/{exten},60"', "{exten}"),
+        # One rule rings every operator: the module's own dial moved there.
+        ("expiry: 8h", 'expiry: 8h\n    dial: "PJSIP/{exten}"', "pbx.dialplan.agent_channel"),
         ("target: queue:support\n    members", "target: ivr:3\n    members", "extension or a queue"),
     ],
 )
@@ -117,7 +117,6 @@ SECOND_MODULE = """
     expiry: until 18:00
     target: extension:6060
     ring_timeout: 15s
-    dial: Local/{exten}@from-queue/n
     failure: queue:sales
 """
 
@@ -142,13 +141,14 @@ def test_reconnect_context_rings_the_operator_then_fails_over(two_modules):
     blocks = contexts(render_dialplan(two_modules))
     main_ctx = blocks["agi-reconnect-900"]
     assert "AGI(agi://127.0.0.1:4573/reconnect/900)" in main_ctx
-    assert ("Dial(PJSIP/${AGISRV_OPERATOR},${AGISRV_RING_TIMEOUT},"
+    # The operator is rung by the one agent rule (pbx.dialplan.agent_channel).
+    assert ("Dial(Local/${AGISRV_OPERATOR}@from-queue-exten-only/n,${AGISRV_RING_TIMEOUT},"
             "U(agi-reconnect-900-answered^${AGISRV_OPERATOR}))") in main_ctx
     # no answer -> failure; no decision -> failure; answered -> done
     after_dial = main_ctx.split("Dial(", 1)[1]
     assert 'GotoIf($["${DIALSTATUS}" = "ANSWER"]?talked)' in after_dial
     assert after_dial.count("Goto(ext-queues,support,1)") == 2
-    assert "Dial(Local/${AGISRV_OPERATOR}@from-queue/n," in blocks["agi-reconnect-901"]
+    assert "Dial(Local/${AGISRV_OPERATOR}@from-queue-exten-only/n," in blocks["agi-reconnect-901"]
     assert "Goto(ext-queues,sales,1)" in blocks["agi-reconnect-901"]
     for code in ("900", "901"):
         hook = blocks[f"agi-reconnect-{code}-answered"]

@@ -104,7 +104,7 @@ def test_join_rings_the_supervisor_with_chanspy_on_the_agents_channel(fake, tmp_
     assert "300 answered" in result.stdout and "talking to 09351234567" in result.stdout
     (sent,) = originates(fake)
     # The shape of the recorded whisper Originate (queue-call-with-whisper.txt).
-    assert sent["Channel"] == "Local/300@from-internal/n"
+    assert sent["Channel"] == "Local/300@from-queue-exten-only/n"
     assert (sent["Application"], sent["Data"]) == ("ChanSpy", f"{AGENT_CHANNEL},{options}")
     assert sent["CallerID"] == f'"{label} 5051" <5051>'
     assert sent["Async"] == "true" and sent["Timeout"] == "30000"
@@ -155,7 +155,7 @@ def test_click_to_call_matches_the_recording(fake, tmp_path):
     assert result.stdout.strip() == "5051 answered; dialling 09121234567 in from-internal"
     (sent,) = originates(fake)
     # originate-click-to-call.txt: ring the agent first, then the customer.
-    assert sent["Channel"] == "Local/5051@from-internal/n"
+    assert sent["Channel"] == "Local/5051@from-queue-exten-only/n"
     assert (sent["Context"], sent["Exten"], sent["Priority"]) == ("from-internal", "09121234567", "1")
     assert sent["CallerID"] == '"Click to call" <5051>'
     assert sent["Async"] == "true"
@@ -255,9 +255,10 @@ def test_chanspy_options_per_mode():
         chanspy_data("PJSIP/5051-0000001a,B", "spy")
 
 
-def test_ring_channel_uses_the_extension_context(tmp_path):
+def test_ring_channel_is_the_one_agent_rule(tmp_path):
+    """Supervisors, managers and agents are rung by pbx.dialplan.agent_channel."""
     config = load_config(write_config(tmp_path, 5038))
-    assert ring_channel(config.names, "300") == "Local/300@from-internal/n"
+    assert ring_channel(config.names, "300") == "Local/300@from-queue-exten-only/n"
     for bad in ("300&PJSIP/x", "300/n", "", "٣٠٠"):
         with pytest.raises(UnsafeValue):
             ring_channel(config.names, bad)

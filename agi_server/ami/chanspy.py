@@ -43,10 +43,10 @@ class NotOnCall(SupervisorError):
 
 
 def ring_channel(names: DialplanNames, exten: str) -> str:
-    """Dial string that rings an internal extension through the PBX's own
-    dialplan (``Local/300@from-internal/n``: follow-me, device lookup and
-    call-forwarding stay the PBX's business)."""
-    return check_channel(f"Local/{check_extension(exten)}@{names.extension}/n")
+    """Dial string that rings an operator, agent, manager or supervisor:
+    ``pbx.dialplan.agent_channel``, one rule for every module and command
+    (on FreePBX the device alone: a voicemail never answers for a person)."""
+    return check_channel(names.agent(check_extension(exten)))
 
 
 def chanspy_data(channel: str, mode: str) -> str:

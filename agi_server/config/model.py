@@ -127,7 +127,7 @@ class Config:
     def names(self) -> DialplanNames:
         d = self.file.pbx.dialplan
         c = d.contexts
-        return DialplanNames(d.prefix, c.extension, c.queue, c.ivr, c.hints, c.outbound)
+        return DialplanNames(d.prefix, c.extension, c.queue, c.ivr, c.hints, c.outbound, d.agent_channel)
 
     @property
     def numbers(self) -> NumberContext:

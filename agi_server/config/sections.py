@@ -10,6 +10,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ..ami.checks import check_channel
+from ..destinations import DEFAULT_AGENT_CHANNEL
+from ..errors import UnsafeValue
 from ..hours import check_timezone
 from ..schema import (
     AreaCode,
@@ -34,6 +37,22 @@ class Contexts(Section):
 class DialplanSection(Section):
     prefix: str = Field(default="agi", pattern=r"[a-z][a-z0-9_-]{0,20}")
     contexts: Contexts = Contexts()
+    # How every module and command rings an operator, agent or manager
+    # ({exten}); the default never reaches the extension's voicemail on FreePBX.
+    agent_channel: str = DEFAULT_AGENT_CHANNEL
+
+    @field_validator("agent_channel")
+    @classmethod
+    def _agent_channel(cls, value: str) -> str:
+        if value.count("{exten}") != 1:
+            raise ValueError("must contain {exten} once (the extension), e.g. Local/{exten}@from-queue-exten-only/n")
+        try:
+            check_channel(value.replace("{exten}", "5050"))
+        except UnsafeValue:
+            raise ValueError(
+                "not a dial string such as Local/{exten}@from-queue-exten-only/n or PJSIP/{exten}"
+            ) from None
+        return value
 
 
 class PbxSection(Section):

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from ...ami.checks import check_channel
-from ...errors import UnsafeValue
 from ...numbers import PatternError, compile_pattern
-from ...schema import Code, DestinationField, Duration, Extension, NonBlank, Section
+from ...schema import Code, DestinationField, Duration, Extension, NonBlank, Section, refuse_moved
 
 # By default callers may only leave Iranian mobile and landline numbers, so
 # nobody can make the PBX dial premium-rate or international numbers.
 DEFAULT_ALLOWED = ["_09XXXXXXXXX", "_0[1-8]XXXXXXXXX"]
-
-# How the dialler rings an agent; {exten} is the agent's extension and
-# {context} is pbx.dialplan.contexts.extension (the PBX's own dialplan, so
-# follow-me and device lookup stay the PBX's business).
-DEFAULT_AGENT_CHANNEL = "Local/{exten}@{context}/n"
 
 # Shown on the agent's phone next to the customer's number; it goes into an
 # AMI CallerID header ("NAME" <number>), so quotes and brackets are refused.
@@ -48,7 +41,6 @@ class CallbackRequestSettings(Section):
     # long to wait for a key (and between the digits of a typed number).
     tries: int = Field(default=3, ge=1, le=10)
     input_timeout: Duration = 6.0
-    agent_channel: str = DEFAULT_AGENT_CHANNEL
     # A dialler's claim on a request; renewed while it dials. After a crash
     # another server retries the request once this has run out.
     lease: Duration = Field(default=90.0, ge=0.3)
@@ -77,13 +69,7 @@ class CallbackRequestSettings(Section):
             raise ValueError('1-40 characters, without " < > \\ or control characters')
         return value
 
-    @field_validator("agent_channel")
+    @model_validator(mode="before")
     @classmethod
-    def _agent_channel(cls, value: str) -> str:
-        if "{exten}" not in value:
-            raise ValueError("must contain {exten} (the agent's extension), e.g. PJSIP/{exten}")
-        try:
-            check_channel(value.replace("{exten}", "5050").replace("{context}", "from-internal"))
-        except UnsafeValue:
-            raise ValueError("not a dial string such as Local/{exten}@{context}/n or PJSIP/{exten}") from None
-        return value
+    def _moved(cls, data: object) -> object:
+        return refuse_moved(data, {"agent_channel": "pbx.dialplan.agent_channel"})

@@ -81,7 +81,7 @@ class Dialler:
         self.context = names.module_context("callback", item.code)
         self.agents = list(agents)
         self.channels = {
-            agent: item.agent_channel.replace("{exten}", agent).replace("{context}", names.extension)
+            agent: names.agent(agent)
             for agent in self.agents
         }
         self.announce = prompt_name("callback", item.code, "agent-announce", item.prompts)

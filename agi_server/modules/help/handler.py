@@ -24,7 +24,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from logging import Logger
+from logging import Logger, LoggerAdapter
 
 from ...ami import AmiClient, ExtensionState, check_channel, extension_of
 from ...destinations import Destination
@@ -149,7 +149,9 @@ class HelpRequest:
         except UnsafeValue:
             return None
 
-    async def _ticket(self, logger: Logger, operator: str, channel: str | None) -> HelpTicket | str:
+    async def _ticket(
+        self, logger: Logger | LoggerAdapter[Logger], operator: str, channel: str | None
+    ) -> HelpTicket | str:
         """The request to ring, or why there is none. ``channel``: the
         operator's call channel when known (the in-call key runs on it)."""
         ami = self.ami
@@ -171,7 +173,7 @@ class HelpRequest:
             return "no helper free" if helpers else f"no helper known for {operator}"
         return HelpTicket(operator, channel, tuple(free))
 
-    async def _candidates(self, logger: Logger, operator: str) -> list[str]:
+    async def _candidates(self, logger: Logger | LoggerAdapter[Logger], operator: str) -> list[str]:
         out: list[str] = []
         if self.item.manager == "lookup" and self.item.lookup_url:
             try:

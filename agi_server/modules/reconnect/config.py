@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from ...schema import (
     Code,
@@ -18,6 +18,7 @@ from ...schema import (
     Section,
     format_duration,
     parse_duration,
+    refuse_moved,
 )
 
 MAX_EXPIRY = 24 * 3600
@@ -69,9 +70,6 @@ def _parse_expiry(value: object) -> Expiry:
 
 ExpiryField = Annotated[Expiry, BeforeValidator(_parse_expiry)]
 
-# How the dialplan rings the remembered operator; {exten} is the operator.
-# Conservative characters: the string is written into Dial() as is.
-_DIAL = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,19}/[A-Za-z0-9_.@/+-]*\{exten\}[A-Za-z0-9_.@/+-]*")
 MAX_RING_TIMEOUT = 300.0
 
 
@@ -86,9 +84,6 @@ class OperatorReconnectSettings(Section):
     ring_timeout: Duration = 20.0
     failure: DestinationField
     prompts: dict[str, str] = Field(default_factory=dict)
-    # Ring the operator's phone itself: no voicemail or follow-me can
-    # "answer" for them, so a missed ring really goes on to `failure`.
-    dial: str = "PJSIP/{exten}"
     # Play the "connecting you to your operator" prompt before ringing.
     announce: bool = False
 
@@ -99,18 +94,10 @@ class OperatorReconnectSettings(Section):
             raise ValueError(f"ring_timeout is between 1s and {MAX_RING_TIMEOUT:g}s")
         return value
 
-    @field_validator("dial")
+    @model_validator(mode="before")
     @classmethod
-    def _dial(cls, value: str) -> str:
-        if not _DIAL.fullmatch(value) or value.count("{exten}") != 1:
-            raise ValueError(
-                "dial is a channel with {exten} for the operator, e.g. 'PJSIP/{exten}' "
-                "or 'Local/{exten}@from-queue/n'"
-            )
-        return value
-
-    def dial_string(self, exten: str) -> str:
-        return self.dial.replace("{exten}", exten)
+    def _moved(cls, data: object) -> object:
+        return refuse_moved(data, {"dial": "pbx.dialplan.agent_channel"})
 
     @field_validator("target")
     @classmethod
