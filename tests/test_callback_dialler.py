@@ -210,7 +210,9 @@ async def test_queue_never_has_more_callbacks_in_flight_than_free_members(make_a
         actions = await fake.wait_for_action("Originate", count=2, timeout=3)
         await asyncio.sleep(0.4)
         assert len(originates(fake)) == 2  # two free members, two in flight
-        assert sorted(a["Channel"] for a in actions) == ["Local/5050@from-queue-exten-only/n", "Local/5051@from-queue-exten-only/n"]
+        assert sorted(a["Channel"] for a in actions) == [
+            "Local/5050@from-queue-exten-only/n", "Local/5051@from-queue-exten-only/n"
+        ]
         assert {variables(a)[chanvars.CALLBACK_ATTEMPT] for a in actions} == {f"{ids[0]}.1", f"{ids[1]}.1"}
         assert actions[0]["CallerID"].startswith('"Call back" <0912111000')
         report(fake, actions[0], "ANSWER")
