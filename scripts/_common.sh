@@ -25,3 +25,29 @@ make_venv() {
     fi
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 }
+
+# The real Asterisk for tests/asterisk: built from ../shared/asterisk (when it
+# is beside this checkout and no Asterisk is given) in the background.
+ASTERISK_BUILD=../shared/asterisk/build.sh
+ASTERISK_BUILD_LOG="${TMPDIR:-/tmp}/agi-server-asterisk-build.$$.log"
+ASTERISK_BUILD_PID=""
+start_asterisk_build() {
+    if [ -n "${AGI_SERVER_TEST_ASTERISK:-}" ] || command -v asterisk >/dev/null 2>&1 || [ ! -x "$ASTERISK_BUILD" ]; then
+        return 0
+    fi
+    echo "building the real Asterisk 22 for tests/asterisk in the background ($ASTERISK_BUILD, log $ASTERISK_BUILD_LOG)" >&2
+    "$ASTERISK_BUILD" >"$ASTERISK_BUILD_LOG" 2>&1 &
+    ASTERISK_BUILD_PID=$!
+}
+wait_asterisk_build() {
+    [ -n "$ASTERISK_BUILD_PID" ] || return 0
+    if ! wait "$ASTERISK_BUILD_PID"; then
+        tail -40 "$ASTERISK_BUILD_LOG" >&2
+        echo "the Asterisk build failed: the real-Asterisk tests cannot run" >&2
+        exit 1
+    fi
+    AGI_SERVER_TEST_ASTERISK="$(tail -n 1 "$ASTERISK_BUILD_LOG")"
+    export AGI_SERVER_TEST_ASTERISK
+    ASTERISK_BUILD_PID=""
+    echo "real Asterisk: $AGI_SERVER_TEST_ASTERISK" >&2
+}
