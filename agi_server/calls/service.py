@@ -118,6 +118,7 @@ class CallsService:
                  "; webhooks on" if self.deliverer is not None else "")  # fmt: skip
 
     async def stop(self) -> None:
+        self.feed.close()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
