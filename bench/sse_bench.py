@@ -83,7 +83,7 @@ async def serve(port: int, panels: int, rate: float, seconds: float, flush: floa
             raise SystemExit("uvicorn stopped before it started")
         await asyncio.sleep(0.02)
     print(json.dumps({"listening": port}), flush=True)
-    while feed.clients < panels:
+    while feed.clients < panels:  # noqa: ASYNC110 (a count, not an event)
         await asyncio.sleep(0.05)
     print(json.dumps({"connected": feed.clients}), flush=True)
     cpu0 = time.process_time()
@@ -179,9 +179,9 @@ def main() -> None:
         return
     resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--panels", str(args.panels),
-                               "--rate", str(args.rate), "--seconds", str(args.seconds), "--flush", str(args.flush)],
-                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    command = [sys.executable, __file__, "--serve", str(port), "--panels", str(args.panels), "--rate", str(args.rate),
+               "--seconds", str(args.seconds), "--flush", str(args.flush)]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         ready = json.loads(server.stdout.readline())
         assert ready == {"listening": port}, ready
@@ -194,7 +194,8 @@ def main() -> None:
     report = {k: v for line in lines for k, v in line.items()}
     expected = report["sent"] * args.panels
     ms = [x * 1000 for x in latencies]
-    print(f"panels {args.panels}, {args.rate:g} changes/s for {args.seconds:g}s, flush interval {args.flush * 1000:g} ms")
+    print(f"panels {args.panels}, {args.rate:g} changes/s for {args.seconds:g}s, "
+          f"flush interval {args.flush * 1000:g} ms")  # fmt: skip
     print(f"deliveries: {len(ms):,} of {expected:,} ({len(ms) / args.seconds:,.0f} frames/s to the panels)")
     print(f"latency ms: p50 {percentile(ms, 0.50):.1f}  p90 {percentile(ms, 0.90):.1f}  "
           f"p99 {percentile(ms, 0.99):.1f}  max {max(ms):.1f}  mean {statistics.fmean(ms):.1f}")  # fmt: skip

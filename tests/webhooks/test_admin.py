@@ -19,7 +19,7 @@ from agi_server.webhooks.deadletters import DeadLetters
 from agi_server.webhooks.subscriptions import SubscriptionError, check_filters, check_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "calls"))
-from calls_helpers import api_app, headers, serving  # noqa: E402
+from calls_helpers import api_app, headers, serving
 
 
 def test_urls_and_filters_are_checked():
