@@ -216,8 +216,8 @@ async def test_webhooks_each_event_once_through_failures_and_a_restart(fresh, ap
     base, tokens = api
     with WebhookReceiver(fail_first=2) as crm:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            made = await client.post("/api/webhooks", headers=bearer(tokens["crm"]),
-                                     json={"url": crm.url, "events": ["call.*"], "description": "test CRM"})  # fmt: skip
+            body = {"url": crm.url, "events": ["call.*"], "description": "test CRM"}
+            made = await client.post("/api/webhooks", headers=bearer(tokens["crm"]), json=body)
             assert made.status_code == 201, made.text
             crm.secret = made.json()["secret"]
             await asyncio.sleep(2.5)  # every server's subscription cache has it
