@@ -66,7 +66,7 @@ MAX_BUFFER = 50_000
 
 
 class Outbox:
-    def __init__(self, store: Store, pbx: str, cache: SubscriptionCache, *, dedupe_window: float = 86400,
+    def __init__(self, store: Store, pbx: str, cache: SubscriptionCache, *, dedupe_window: float = 600,
                  max_backlog: int = 100_000, fence: Callable[[], tuple[str, str]] | None = None) -> None:  # fmt: skip
         self.store = store
         self.pbx = pbx
