@@ -185,6 +185,8 @@ class Application:
     # --- stop -----------------------------------------------------------------------
 
     async def stop(self, grace: float | None = None) -> None:
+        if self.calls is not None:
+            self.calls.feed.close()  # live panels' streams end before the HTTP server stops
         if self.web is not None:
             await self.web.stop()
             self.web = None

@@ -92,6 +92,12 @@ class EventBus:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def wake_all(self) -> None:
+        """Wake every waiting reader now (shutdown)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+        self._flush()
+
     # --- readers (SSE panels) ----------------------------------------------------
 
     async def wait(self, cursor: int, timeout: float) -> bool:

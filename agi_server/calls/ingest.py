@@ -133,6 +133,17 @@ class CallIngest:
         elif self.outbox is not None:
             self.outbox.offer(event)
 
+    async def reacquire(self) -> bool:
+        """A fenced write was refused: take the lease again if nobody holds
+        it (its key vanished with a flushed or restarted Redis). True: this
+        server leads still, the write goes through after all."""
+        if not self.leader:
+            return False
+        held = await self.lease.acquire()
+        if not held:
+            self.leader = False
+        return held
+
     def leadership(self, held: bool) -> None:
         """The lease's ``on_change``: a new leader replays the recent events."""
         self.leader = held
@@ -185,6 +196,8 @@ class CallIngest:
             result = "service"
         else:
             result = await self.calls.store_record(record, fence=(self.lease.key, self.lease.token))
+            if result == "fenced" and await self.reacquire():
+                result = await self.calls.store_record(record, fence=(self.lease.key, self.lease.token))
         if result == "fenced":
             self.leader = False
             log.info("call log: the ingest lease moved on; record %s left to the new leader", record["id"])

@@ -114,12 +114,14 @@ class CallsService:
         if self.outbox is not None and self.deliverer is not None:
             await self.cache.refresh()
             self.outbox.flushed = self.deliverer.nudge
+            self.outbox.reacquire = self.ingest.reacquire
             self.tasks.append(loop.create_task(self.outbox.run(), name="webhooks-outbox"))
             self.tasks.append(loop.create_task(self.deliverer.run(), name="webhooks-delivery"))
         log.info("live events and call log for PBX %r%s", self.pbx,
                  "; webhooks on" if self.deliverer is not None else "")  # fmt: skip
 
     async def stop(self) -> None:
+        self.feed.close()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

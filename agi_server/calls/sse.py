@@ -42,6 +42,14 @@ class LiveFeed:
         self.keepalive = keepalive
         self.max_clients = max_clients
         self.clients = 0
+        self.closing = False
+
+    def close(self) -> None:
+        """End every stream (server shutdown): each panel's generator
+        returns, so the HTTP server closes the responses cleanly (browsers
+        reconnect by themselves)."""
+        self.closing = True
+        self.bus.wake_all()
 
     @property
     def full(self) -> bool:
@@ -58,6 +66,8 @@ class LiveFeed:
         """The bytes of one panel's stream, until the panel goes away."""
         bus = self.bus
         wanted = TypeFilter(types)
+        if self.closing:
+            return
         self.clients += 1
         try:
             cursor = bus.resume_point(last_event_id)
@@ -67,8 +77,10 @@ class LiveFeed:
                 yield retry + self.snapshot_frame(principal, cursor)
             else:
                 yield retry + b"\n"
-            while True:
+            while not self.closing:
                 if not await bus.wait(cursor, self.keepalive):
+                    if self.closing:
+                        return
                     yield b": keep-alive\n\n"
                     continue
                 entries = bus.since(cursor)

@@ -277,7 +277,7 @@ class CallTracker:
 
     def _varset(self, fields: dict[str, str], at: float) -> None:
         name = fields.get("Variable", "").lstrip("_")
-        if name not in ("FROM_DID", "MIXMONITOR_FILENAME", "CALLFILENAME"):
+        if name not in ("FROM_DID", "MIXMONITOR_FILENAME", "CALLFILENAME", "QUEUESTATUS"):
             return
         found = self._call_of(fields, at)
         if found is None:
@@ -286,7 +286,12 @@ class CallTracker:
         value = fields.get("Value", "")
         if not value:
             return
-        if name == "FROM_DID":
+        if name == "QUEUESTATUS":
+            # Asterisk sends QueueCallerAbandon for a queue's timeout too; a
+            # caller the queue handed on (TIMEOUT, FULL, LEAVEEMPTY...) did
+            # not hang up in it: not abandoned
+            call.abandoned = False
+        elif name == "FROM_DID":
             call.did = value
         elif name == "MIXMONITOR_FILENAME":
             call.recording = value

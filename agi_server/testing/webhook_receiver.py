@@ -39,6 +39,7 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once, as a real web server's do
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

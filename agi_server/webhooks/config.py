@@ -27,5 +27,6 @@ class WebhooksSection(Section):
     # The receiver's reply is read up to this many bytes, then dropped.
     max_response_bytes: int = Field(default=16_384, ge=0)
     # An event enqueued twice within this window (two servers, a leader
-    # change) is delivered once.
-    dedupe_window: Duration = Field(default=86400.0, ge=60)
+    # change replaying its last seconds) is delivered once. One small key
+    # per event enqueued lives this long: minutes, not days.
+    dedupe_window: Duration = Field(default=600.0, ge=60, le=86400)

@@ -11,7 +11,8 @@ shares the work out: each entry goes to one consumer). A round:
    ``X-AgiServer-Event``, ``X-AgiServer-Delivery`` (the event id: the same
    for every attempt, the receiver's idempotency key),
    ``X-AgiServer-Signature``, ``X-AgiServer-Attempt``; no redirects; the
-   reply is read up to ``max_response_bytes``;
+   reply is read up to ``max_response_bytes`` (httpx over the lean h11
+   transport of ``webhooks.transport``);
 4. a 2xx is acknowledged (``XACK``); anything else stays pending with its
    error noted, until the attempt budget is spent: then one script
    acknowledges it and appends it to the dead letters.
@@ -42,6 +43,7 @@ from ..errors import StoreUnavailable
 from ..store import Store
 from .signing import HEADER, signature
 from .subscriptions import GROUP, Subscription, SubscriptionCache
+from .transport import LeanTransport
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +117,12 @@ class Deliverer:
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             s = self.settings
+            if logging.getLogger("httpx").level == logging.NOTSET:
+                # httpx logs every request at INFO: a line per webhook is too much for serve's log
+                logging.getLogger("httpx").setLevel(logging.WARNING)
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(s.timeout), follow_redirects=False, trust_env=False,
-                limits=httpx.Limits(max_connections=max(32, s.concurrency * 8), max_keepalive_connections=64),
+                transport=LeanTransport(max_idle=s.concurrency * 2), timeout=httpx.Timeout(s.timeout),
+                follow_redirects=False, trust_env=False,
                 headers={"User-Agent": f"agi-server/{__version__}", "Content-Type": "application/json"},
             )  # fmt: skip
         return self._client

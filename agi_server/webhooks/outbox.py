@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..calls.events import LiveEvent
 from ..calls.loops import cancelled, pause
@@ -66,7 +66,7 @@ MAX_BUFFER = 50_000
 
 
 class Outbox:
-    def __init__(self, store: Store, pbx: str, cache: SubscriptionCache, *, dedupe_window: float = 86400,
+    def __init__(self, store: Store, pbx: str, cache: SubscriptionCache, *, dedupe_window: float = 600,
                  max_backlog: int = 100_000, fence: Callable[[], tuple[str, str]] | None = None) -> None:  # fmt: skip
         self.store = store
         self.pbx = pbx
@@ -81,6 +81,10 @@ class Outbox:
         self._wake = asyncio.Event()
         self._stopping = False
         self.flushed: Callable[[], None] = lambda: None  # told when entries were added (the deliverer's nudge)
+        # Asked when the fence refused a batch: True when this server holds
+        # the lease again (its key had vanished: Redis flushed or restarted
+        # empty), and the batch is written after all; False: another leads.
+        self.reacquire: Callable[[], Awaitable[bool]] | None = None
         self.enqueued = 0
         self.dropped = 0
 
@@ -143,13 +147,15 @@ class Outbox:
                     args += [event_id, event_type, body, str(len(subs)), *subs]
                 async with self.store.guard("webhook enqueue") as r:
                     result = int(await r.eval(_ENQUEUE, 0, *args))
-                for _ in batch:
-                    queue.popleft()
                 if result < 0:
+                    if self.reacquire is not None and await self.reacquire():
+                        continue  # the lease is this server's again: the same batch once more
                     log.info("webhook outbox: the ingest lease moved; %d event(s) left to the new leader",
-                             len(batch) + len(queue))  # fmt: skip
+                             len(queue))  # fmt: skip
                     queue.clear()
                     break
+                for _ in batch:
+                    queue.popleft()
                 added += result
         self.enqueued += added
         if added:

@@ -96,10 +96,13 @@ def channel_fields(message: AmiMessage) -> dict[str, str]:
     return {k: v for k, v in message.pairs if k in keep}
 
 
-def abandoned_in_queue() -> list[AmiMessage]:
+def abandoned_in_queue(*, timeout: bool = False) -> list[AmiMessage]:
     """``queue-call-answered`` until agent 5050 is rung; then the customer
     hangs up while waiting, as Asterisk reports it (QueueCallerAbandon,
-    QueueCallerLeave, AgentRingNoAnswer... Hangup of every channel)."""
+    QueueCallerLeave, AgentRingNoAnswer... Hangup of every channel).
+    ``timeout``: the queue's maxwait ran out instead; Asterisk 22 sends the
+    same QueueCallerAbandon, then sets QUEUESTATUS=TIMEOUT (seen on the
+    real Asterisk, tests/asterisk/test_pbx_api_events.py)."""
     messages = recorded("queue-call-answered")
     cut = next(i for i, m in enumerate(messages) if m.get("Event") == "AgentCalled")
     head = messages[: cut + 1]
@@ -109,6 +112,8 @@ def abandoned_in_queue() -> list[AmiMessage]:
         event("QueueCallerAbandon", **caller, Queue="support", Position="1", OriginalPosition="1", HoldTime="4"),
         event("QueueCallerLeave", **caller, Queue="support", Count="0", Position="1"),
     ]
+    if timeout:
+        tail.append(event("VarSet", **caller, Variable="QUEUESTATUS", Value="TIMEOUT"))
     for uniqueid in sorted(channels, reverse=True):
         tail.append(event("Hangup", **channels[uniqueid], Cause="16", **{"Cause-txt": "Normal Clearing"}))
     return head + tail

@@ -26,7 +26,7 @@ redis: {{url: "{redis}"}}
 ami: {{host: 127.0.0.1, port: {port}, username: agi-server, secret: secret}}
 departments:
   support: {{extensions: ["5050", "5051"], helpers: ["300"]}}
-call_log: {{leader_lease: 1s{extra}}}
+call_log: {{leader_lease: {lease}{extra}}}
 webhooks: {{backoff_initial: 0.05s, backoff_max: 0.2s, max_attempts: 5}}
 callback_requests:
   - {{code: "800", name: Support callback, target: "queue:support", auto_dial: false, next: hangup, failure: hangup}}
@@ -34,9 +34,10 @@ callback_requests:
 
 
 @contextlib.asynccontextmanager
-async def server(redis_url: str, fake: FakeAmiServer, *, name: str = "pbx1", extra: str = "", prefix: str):
+async def server(redis_url: str, fake: FakeAmiServer, *, name: str = "pbx1", extra: str = "", prefix: str,
+                 lease: str = "1s"):  # fmt: skip
     """One agi-server's calls part: its own store client and AMI client."""
-    config = parse_config(CONFIG.format(name=name, redis=redis_url, port=fake.port, extra=extra))
+    config = parse_config(CONFIG.format(name=name, redis=redis_url, port=fake.port, extra=extra, lease=lease))
     store = Store(redis_url, key_prefix=prefix)
     ami = AmiClient(AmiSettings("127.0.0.1", fake.port, "agi-server", "secret", backoff_initial=0.1))
     await ami.start()
@@ -196,3 +197,32 @@ async def test_after_an_ami_reconnect_calls_that_ended_meanwhile_are_closed(redi
             await until(lambda: a.ingest.stored == 1, what="the partial record")
             record = await a.calls.get("1795305165.14")
             assert record["partial"] is True and record["status"] == "answered"
+
+
+async def test_a_vanished_lease_is_taken_again_without_losing_a_write(redis_server):
+    """Redis lost the lease key (flushed, or restarted without its data):
+    the leader's fenced writes are refused once, it takes the lease again
+    and writes them; nothing waits for the next renewal, nothing is lost."""
+    key_prefix = prefix()
+    async with FakeAmiServer() as fake:
+        fake.set_channels([])
+        with WebhookReceiver() as crm:
+            # a long lease: no renewal during the test, only the refused write brings it back
+            async with server(redis_server.url, fake, prefix=key_prefix, lease="60s") as a:
+                await a.subscriptions.add(crm.url, ["call.*"])
+                await a.cache.refresh()
+                await leader_of(a)
+                taken_again = []
+                reacquire = a.ingest.reacquire
+
+                async def counted() -> bool:
+                    taken_again.append(await reacquire())
+                    return taken_again[-1]
+
+                a.ingest.reacquire = a.outbox.reacquire = counted
+                await a.calls.store.redis.delete(a.lease.key)
+                fake.replay(recorded("queue-call-answered"))
+                await until(lambda: len(crm.events) == 3, what="call.started, call.answered, call.ended")
+                await until(lambda: a.ingest.stored == 1, what="the record")
+                assert await a.lease.holder() == a.lease.token
+                assert taken_again and all(taken_again)

@@ -96,6 +96,13 @@ def test_caller_who_hangs_up_in_the_queue_is_abandoned():
     assert track.waiting == {"support": {}}
 
 
+def test_caller_the_queue_timed_out_is_missed_not_abandoned():
+    track, events = tracker()
+    feed(track, abandoned_in_queue(timeout=True))
+    (record,) = ended(events)
+    assert (record["status"], record["abandoned"], record["queue"]) == ("missed", False, "support")
+
+
 def test_trunk_call_nobody_answers_is_missed_with_its_did():
     track, events = tracker()
     feed(track, unanswered_call("02144556677"))

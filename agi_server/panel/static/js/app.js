@@ -4,7 +4,7 @@
 
 import * as http from './api.js';
 import { $, h, replace } from './dom.js';
-import { setZone, secondsSince, duration } from './format.js';
+import { duration, phone, secondsSince, setZone } from './format.js';
 import { lang, setLang, t, translate } from './i18n.js';
 import { Live } from './live.js';
 import { CallPopup } from './popup.js';
@@ -138,6 +138,12 @@ async function enter(me) {
     },
   });
   ctx.live.addEventListener('status', () => showStatus());
+  ctx.live.addEventListener('change', (e) => {
+    const { kind, data } = e.detail;
+    if (kind === 'help.joined' && data && ctx.me.phones.includes(data.operator)) {
+      toast(t('help.joined', { helper: phone(data.helper || '') }), 'ok', 10000, { id: 'help-joined' });
+    }
+  });
   ctx.popup = me.phones.length ? new CallPopup($('#call-popup'), ctx) : null;
   ctx.live.start();
   showStatus();
@@ -236,7 +242,10 @@ async function boot() {
   for (const b of document.querySelectorAll('.lang-toggle')) b.addEventListener('click', switchLanguage);
   $('#logout-button').addEventListener('click', logout);
   $('#help-button').addEventListener('click', askForHelp);
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => {
+    route();
+    $('#main').focus({ preventScroll: true }); // a screen reader starts reading the new view
+  });
   http.onUnauthenticated(() => {
     if (ctx.me) showLogin(t('login.expired'));
   });

@@ -46,6 +46,7 @@ const fa = {
 
   'help.button': 'درخواست کمک',
   'help.sending': 'در حال ارسال درخواست کمک…',
+  'help.joined': 'مدیر (داخلی {helper}) به مکالمهٔ شما پیوست.',
   'help.result.answered': 'مدیر پاسخ داد',
   'help.result.joined': 'مدیر وارد مکالمه شد',
   'help.result.unavailable': 'مدیر در دسترس نبود',
@@ -212,6 +213,7 @@ const fa = {
   'wall.help_from': 'داخلی {operator} کمک خواست',
   'wall.help_to': 'به مدیر {helper}',
   'wall.help_nobody': 'مدیری در دسترس نبود',
+  'wall.help_joined': 'مدیر {helper} وارد مکالمه شد',
 
   'sup.spy': 'شنود',
   'sup.whisper': 'نجوا',
@@ -339,6 +341,7 @@ const en = {
 
   'help.button': 'Ask for help',
   'help.sending': 'Sending your help request…',
+  'help.joined': 'Your manager (extension {helper}) joined your call.',
   'help.result.answered': 'manager answered',
   'help.result.joined': 'manager joined the call',
   'help.result.unavailable': 'no manager available',
@@ -505,6 +508,7 @@ const en = {
   'wall.help_from': 'Extension {operator} asked for help',
   'wall.help_to': 'to manager {helper}',
   'wall.help_nobody': 'no manager available',
+  'wall.help_joined': 'manager {helper} joined',
 
   'sup.spy': 'Listen',
   'sup.whisper': 'Whisper',
