@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import client_for
+from web_kit import client_for
 
 
 async def test_click_to_call_rings_the_operators_own_phone_then_dials_with_the_exit_code(as_user, fake_ami):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PASSWORD, client_for
+from web_kit import PASSWORD, client_for
 
 from agi_server.web.auth import ROLE_SCOPES
 

@@ -11,7 +11,6 @@ import threading
 
 import pytest
 import schemathesis
-from conftest import CONFIG
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -19,6 +18,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from web_kit import CONFIG
 
 from agi_server.testing.ami_server import FakeAmiServer
 from agi_server.testing.controller import config_for_test, running_server

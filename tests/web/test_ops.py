@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from conftest import PASSWORD
+from web_kit import PASSWORD
 
 from agi_server.testing.agi_client import CallScript, place_call
 
@@ -99,7 +99,7 @@ async def test_reload_swaps_the_app_and_keeps_the_socket(server, http, tmp_path,
 async def test_a_port_in_use_leaves_fastagi_serving(redis_server, fake_ami, tmp_path, caplog):
     import socket
 
-    from conftest import CONFIG
+    from web_kit import CONFIG
 
     from agi_server.app import Application
     from agi_server.testing.controller import config_for_test
@@ -124,7 +124,7 @@ async def test_behind_a_trusted_proxy_the_client_address_and_https_come_from_its
 ):
     """``trusted_proxies``: X-Forwarded-For names the client (login limits
     count per real client), X-Forwarded-Proto https makes the cookie Secure."""
-    from conftest import CONFIG
+    from web_kit import CONFIG
 
     from agi_server.testing.controller import config_for_test, running_server
     from agi_server.web.users import Users

@@ -4,7 +4,7 @@ who sees what, and the changes."""
 from __future__ import annotations
 
 import pytest
-from conftest import client_for
+from web_kit import client_for
 
 from agi_server.modules.callback.requests import CallbackStore
 from agi_server.modules.reconnect.memory import OperatorMemory
