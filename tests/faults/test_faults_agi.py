@@ -11,7 +11,7 @@ import time
 
 import psutil
 import pytest
-from conftest import CUSTOMERS, callback_call, callback_requests, fault_config, reconnect_call
+from fault_kit import CUSTOMERS, callback_call, callback_requests, fault_config, reconnect_call
 
 from agi_server import chanvars
 from agi_server.loadgen import LoadSpec, run_load_async
@@ -180,8 +180,10 @@ async def test_caller_hanging_up_mid_call_gets_511_and_the_server_moves_on(serve
 
 REPLIES = {
     "510": (b"510 Invalid or unknown command\n", "error: InvalidCommand"),
-    "520": (b"520-Invalid command syntax.  Proper usage follows:\nUsage: ANSWER\n520 End of proper usage.\n",
-            "error: UsageError"),
+    "520": (
+        b"520-Invalid command syntax.  Proper usage follows:\nUsage: ANSWER\n520 End of proper usage.\n",
+        "error: UsageError",
+    ),
     "garbage": (b"\x00\xff garbage \xfe\n", None),
     "unsolicited": (b"200 result=0\n200 result=1\n", None),
 }
@@ -220,8 +222,10 @@ async def test_hostile_typed_callback_numbers_are_refused(server):
     assert result.decision().reason == "no usable number"  # out of tries: the failure destination
     assert result.decision().goto == "ext-queues,support,1"
     streamed = [parse_command_line(c)[2] for c in result.commands if c.startswith("STREAM FILE")]
-    assert streamed.count("agi-server/callback-801-invalid-number") + streamed.count(
-        "agi-server/callback-invalid-number") >= 2
+    assert (
+        streamed.count("agi-server/callback-801-invalid-number") + streamed.count("agi-server/callback-invalid-number")
+        >= 2
+    )
     requests = await callback_requests(EmbeddedRedis(server.data_dir).url)
     assert [r.number for r in requests if r.caller == "anonymous"] == []
     # what a caller types is only ever read back as digits, never run

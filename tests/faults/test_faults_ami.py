@@ -11,7 +11,7 @@ import os
 import signal
 
 import pytest
-from conftest import OPERATOR, callback_call, callback_requests, eventually, fault_config
+from fault_kit import OPERATOR, callback_call, callback_requests, eventually, fault_config
 
 from agi_server import chanvars
 from agi_server.errors import StoreUnavailable

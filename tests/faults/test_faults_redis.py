@@ -13,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from conftest import (
+from fault_kit import (
     CUSTOMERS,
     eventually,
     fault_config,
@@ -118,8 +118,11 @@ async def test_150_calls_through_a_stall_with_a_full_pool_are_all_served(serve, 
     assert not_served(decisions) == []
     assert "is down" not in server.log()  # a busy pool is no outage
     # Background load through the same window: every call gets its done-marker.
-    load = asyncio.create_task(run_load_async(LoadSpec(port=port, script="reconnect/900", concurrency=50,
-                                                       sessions=300, callers=("09120000002",))))
+    load = asyncio.create_task(
+        run_load_async(
+            LoadSpec(port=port, script="reconnect/900", concurrency=50, sessions=300, callers=("09120000002",))
+        )
+    )
     await asyncio.sleep(0.05)
     redis_tcp.stall(0.4)
     result = await load
@@ -198,8 +201,6 @@ async def test_a_cli_command_never_stops_the_redis_of_serve(serve):
     assert proc.returncode == 0, output.decode()
     assert server.redis_pid() == redis and not gone(redis)
     assert (await server.health()).startswith("OK redis=up")
-
-
 
 
 async def test_serve_keeps_working_when_the_redis_it_reused_goes_away(serve, tmp_path):
