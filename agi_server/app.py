@@ -101,6 +101,7 @@ class Application:
         if ami is not None and config.call_log.enabled and background:
             app.calls = CallsService.build(config, store, ami, metrics=metrics)
             await app.calls.start()
+            server.on_decision = app.calls.decided
         if config.http.enabled and background:
             await app._start_web(http_listen or split_host_port(config.http.listen), metrics)
         return app
@@ -193,6 +194,7 @@ class Application:
         await self.server.shutdown(self.config.agi.shutdown_grace if grace is None else grace)
         await self._stop_workers()
         if self.calls is not None:
+            self.server.on_decision = None
             await self.calls.stop()
             self.calls = None
         if self.ami is not None:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 
-from .session import AgiSession, CallObserver, RuntimeState
+from .session import AgiSession, CallObserver, DecisionObserver, RuntimeState
 
 log = logging.getLogger("agi_server.server")
 
@@ -29,6 +29,9 @@ class AgiServer:
         # Told of every finished call: (route, outcome, seconds, destination
         # type or ""); the HTTP API's metrics. None: nobody listens.
         self.on_call: CallObserver | None = None
+        # Told of every decision sent to the dialplan (the call log's
+        # ``decisions`` and the live ``call.decision`` event). None: nobody.
+        self.on_decision: DecisionObserver | None = None
 
     # -- lifecycle ------------------------------------------------------
 

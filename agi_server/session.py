@@ -68,6 +68,8 @@ class RuntimeState:
 
 # (route, result, seconds, destination type or ""): what a call came to.
 CallObserver = Callable[[str, str, float, str], None]
+# (agi_uniqueid, route, destination, reason): a decision sent to the dialplan.
+DecisionObserver = Callable[[str, str, str, str], None]
 
 
 class SessionHost(Protocol):
@@ -77,6 +79,7 @@ class SessionHost(Protocol):
     sessions: set[AgiSession]
     stats: dict[str, int]
     on_call: CallObserver | None
+    on_decision: DecisionObserver | None
 
     def track(self, task: asyncio.Task[None]) -> None: ...
 
@@ -297,6 +300,9 @@ class AgiSession(asyncio.Protocol):
             outcome = await self._within_call_timeout(route.handler(call), state.limits.call_timeout)
             await send_outcome(channel, state.names, outcome)
             result, kind = "decided", outcome.destination.kind
+            decided = self.server.on_decision
+            if decided is not None:
+                decided(env.uniqueid, path, str(outcome.destination), outcome.reason)
             # Every decision at DEBUG: a line per call costs ~15% of the
             # throughput, and the dialplan can Verbose() AGISRV_REASON anyway.
             if calllog.isEnabledFor(logging.DEBUG):  # skip even the arguments' work otherwise

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..logsafe import sanitize
 from ..modules.callback.policy import NumberPolicy
 from ..modules.callback.requests import CallbackStore
 from ..numbers import Normaliser, NumberContext, members_of
@@ -40,6 +41,9 @@ from .state import PartyRules
 from .tracker import CallTracker
 
 log = logging.getLogger("agi_server.calls")
+
+# Decisions being filed at once, at most (see CallsService.decided).
+MAX_FILING = 1000
 
 
 def party_rules(file: Any) -> PartyRules:
@@ -68,6 +72,7 @@ class CallsService:
     deliverer: Deliverer | None
     ami: Any = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _filing: set[asyncio.Task[None]] = field(default_factory=set)
     _unsubscribe: Callable[[], None] | None = None
 
     @classmethod
@@ -130,8 +135,29 @@ class CallsService:
             self.deliverer.stop()
         if self.outbox is not None:
             self.outbox.stop()
-        tasks, self.tasks = self.tasks, []
+        tasks, self.tasks = [*self.tasks, *self._filing], []
         await finish(tasks, 10.0)
+
+    # --- the AGI side's decisions --------------------------------------------------
+
+    def decided(self, uniqueid: str, route: str, destination: str, reason: str) -> None:
+        """``AgiServer.on_decision``: file a decision sent to the dialplan
+        with its call (``decisions`` of the record, a ``call.decision``
+        event), off the call's path. Past :data:`MAX_FILING` decisions
+        still being written (Redis stalled), new ones are dropped: the call
+        log is not worth piling work on a slow Redis."""
+        if len(self._filing) >= MAX_FILING:
+            return
+        module, _, code = route.partition("/")
+        task = asyncio.get_running_loop().create_task(self._file(uniqueid, module, code, destination, reason))
+        self._filing.add(task)
+        task.add_done_callback(self._filing.discard)
+
+    async def _file(self, uniqueid: str, module: str, code: str, destination: str, reason: str) -> None:
+        try:
+            await self.decisions.record(uniqueid, module, code, destination, reason)
+        except Exception as exc:  # the call went on; only its record lacks the decision
+            log.warning("decision of %s/%s not filed with call %s: %r", module, code, sanitize(uniqueid), exc)
 
     def subscriptions_changed(self) -> None:
         """The API added or removed a subscription: refresh at once."""

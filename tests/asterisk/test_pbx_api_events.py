@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from agi_server.modules.callback.requests import CallbackRequests
+from agi_server.modules.callback.requests import CallbackStore
 from agi_server.store import Store
 from agi_server.testing.webhook_receiver import WebhookReceiver
 from agi_server.web.tokens import Tokens
@@ -31,6 +31,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SUPPORT_QUEUE_DID = "02188776620"
 SALES_QUEUE_DID = "02188776621"
+MATRIX_DID = "02188776610"  # call distribution 710, a destination per caller type
 CUSTOMER = "09351234567"
 PASSWORD = "a long test password"
 
@@ -82,7 +83,8 @@ class Panel:
 
     async def __aenter__(self) -> Panel:
         response = await self._stack.enter_async_context(
-            self.client.stream("GET", "/api/events", headers=bearer(self.token)))
+            self.client.stream("GET", "/api/events", headers=bearer(self.token))
+        )
         assert response.status_code == 200
         self.lines = response.aiter_lines()
         return self
@@ -176,6 +178,26 @@ async def test_a_queue_call_live_then_one_record_with_its_recording(fresh, api):
         assert (await client.get(f"/api/calls/{call_id}", headers=bearer(tokens["nima"]))).status_code == 404
 
 
+async def test_a_modules_decision_is_live_and_kept_with_the_call(fresh, api):
+    """Call distribution decides on the caller's channel (agi_uniqueid); the
+    decision reaches the panels as ``call.decision`` under the call's
+    linkedid and is kept in the call's record."""
+    base, tokens = api
+    since = fresh.ami.mark()
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with Panel(client, tokens["crm"]) as wallboard:
+            await wallboard.next()
+            await fresh.call_in(MATRIX_DID, "09121234567")
+            decided = await wallboard.until("call.decision", module="calldist", code="710")
+            assert decided["data"]["outcome"] == "context:test-dest,mci,1", decided
+            await fresh.wait_user_event("TestDest", since=since, Dest="mci")
+            await fresh.hangup_everything()
+            ended = await wallboard.until("call.ended", id=decided["data"]["call_id"])
+        record = await call_record(client, tokens["crm"], ended["data"]["id"])
+    ((module, code, outcome),) = [(d["module"], d["code"], d["outcome"]) for d in record["decisions"]]
+    assert (module, code, outcome) == ("calldist", "710", "context:test-dest,mci,1")
+
+
 async def test_a_call_nobody_answers_is_missed_and_becomes_a_callback(fresh, api):
     base, tokens = api
     missed_config = fresh.config.with_name("agi-server-missed.yaml")
@@ -204,7 +226,7 @@ async def test_a_call_nobody_answers_is_missed_and_becomes_a_callback(fresh, api
         assert [c["id"] for c in missed["calls"]] == [call_id]
     async with store_of(fresh) as store:
         for _ in range(50):
-            requests = await CallbackRequests(store).list(open_only=False)
+            requests = await CallbackStore(store).list(open_only=False)
             if requests:
                 break
             await asyncio.sleep(0.2)
@@ -237,11 +259,14 @@ async def test_webhooks_each_event_once_through_failures_and_a_restart(fresh, ap
             await asyncio.sleep(3.0)  # nothing more comes
             backlog = (await client.get(f"/api/webhooks/{made.json()['id']}", headers=bearer(tokens["crm"]))).json()
     types = sorted(event["type"] for event in crm.events.values())
-    assert types == ["call.answered", "call.ended", "call.started"], types
+    # call.decision: the reconnect module's answer hook (the queue's QGOSUB) on 5050's channel
+    assert types == ["call.answered", "call.decision", "call.ended", "call.started"], types
     assert crm.bad_signatures == 0
     assert all(count >= 3 for count in crm.attempts.values()), dict(crm.attempts)  # 2 refusals, then taken
     assert crm.duplicates == 0, dict(crm.attempts)
     (call_id,) = {event["data"].get("call_id") or event["data"].get("id") for event in crm.events.values()}
+    decision = next(e for e in crm.events.values() if e["type"] == "call.decision")
+    assert (decision["data"]["module"], decision["data"]["code"]) == ("reconnect", "900/answered")
     ended = next(e for e in crm.events.values() if e["type"] == "call.ended")
     assert ended["data"]["id"] == call_id and ended["data"]["answered_by"] == "5050"
     assert ended["data"]["partial"] is True  # the restarted server joined the call in progress
