@@ -56,8 +56,10 @@ def sees_record(principal: Principal, record: dict[str, Any]) -> bool:
 def events_router(feed: LiveFeed) -> APIRouter:
     api = APIRouter(tags=["live"])
 
-    sse = {200: {"content": {"text/event-stream": {}}, "description": "a snapshot, then live events"},
-           503: {"description": "too many panels connected"}}
+    sse: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"text/event-stream": {}}, "description": "a snapshot, then live events"},
+        503: {"description": "too many panels connected"},
+    }
 
     @api.get("/api/events", response_class=StreamingResponse, summary="Live events (Server-Sent Events)",
              responses=sse)  # fmt: skip

@@ -25,6 +25,7 @@ import socket
 from collections.abc import Callable
 
 from ..errors import StoreUnavailable
+from ..replies import text_or_none
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Lease:
 
     async def holder(self) -> str | None:
         async with self.store.guard("leader holder") as r:
-            return await r.get(self.key)
+            return text_or_none(await r.get(self.key))
 
     async def run(self, on_change: Callable[[bool], None]) -> None:
         """Keep trying to hold the lease; ``on_change(held)`` on every change."""

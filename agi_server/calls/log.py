@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..replies import scored, text_list, text_or_none
 from ..store import Store
 
 CALL_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -138,7 +139,7 @@ class CallLog:
 
     async def decisions(self, call_id: str) -> list[dict[str, Any]]:
         async with self.store.guard("call decisions") as r:
-            items = await r.lrange(self._key("dec", call_id), 0, -1)
+            items = text_list(await r.lrange(self._key("dec", call_id), 0, -1))
         return [_json(item) for item in items]
 
     async def mark_callback(self, call_id: str) -> bool:
@@ -156,8 +157,8 @@ class CallLog:
         if not check_call_id(call_id):
             return None
         async with self.store.guard("call log get") as r:
-            body = await r.get(self._key("rec", call_id))
-            late = await r.lrange(self._key("dec", call_id), 0, -1) if body else []
+            body = text_or_none(await r.get(self._key("rec", call_id)))
+            late = text_list(await r.lrange(self._key("dec", call_id), 0, -1)) if body else []
         if body is None:
             return None
         record = _json(body)
@@ -185,24 +186,23 @@ class CallLog:
         bottom: float | str = query.since if query.since is not None else "-inf"
         out: list[dict[str, Any]] = []
         scanned, offset, batch = 0, 0, 200
-        last: tuple[float, str] | None = None
         async with self.store.guard("call log query", timeout=5.0) as r:
             while True:
-                rows = await r.zrevrangebyscore(key, top, bottom, start=offset, num=batch, withscores=True)
+                rows = scored(await r.zrevrangebyscore(key, top, bottom, start=offset, num=batch, withscores=True))
                 offset += len(rows)
                 exhausted = len(rows) < batch
                 if after is not None:
                     rows = [(cid, s) for cid, s in rows if s < after[0] or (s == after[0] and cid < after[1])]
-                bodies = await r.mget([self._key("rec", cid) for cid, _ in rows]) if rows else []
+                keys = [self._key("rec", cid) for cid, _ in rows]
+                bodies = [text_or_none(body) for body in await r.mget(keys)] if rows else []
                 for index, ((cid, score), body) in enumerate(zip(rows, bodies, strict=True)):
                     scanned += 1
-                    last = (score, cid)
                     record = _json(body) if body is not None else None
                     if record is not None and _matches(record, query) and visible(record):
                         out.append(record)
                     if len(out) >= query.limit or scanned >= max_scan:
                         more = not exhausted or index < len(rows) - 1
-                        return out, encode_cursor(*last) if more else None
+                        return out, encode_cursor(score, cid) if more else None
                 if exhausted:
                     return out, None
 

@@ -125,11 +125,13 @@ class CallTracker:
         if not create or uniqueid in self._gone_set or not fields.get("Channel"):
             return None
         linkedid = fields.get("Linkedid") or uniqueid
-        call = self.calls.get(linkedid)
-        if call is None:
+        known = self.calls.get(linkedid)
+        if known is None:
             call = CallState(linkedid, at, uniqueid if uniqueid == linkedid else None,
                              partial=fields.get("Event") != "Newchannel")  # fmt: skip
             self.calls[linkedid] = call
+        else:
+            call = known
         name = fields["Channel"]
         channel = Channel(uniqueid, name, self.rules.channel_extension(name))
         self._update_channel(channel, fields)

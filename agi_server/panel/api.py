@@ -211,7 +211,8 @@ def router(config, *, store, routes, ami) -> APIRouter:
             departments={name: {"extensions": list(d.extensions), "helpers": list(d.helpers)}
                          for name, d in sorted(config.file.departments.items())},
             modules=_module_summaries(config.file), check=checked, running_routes=routes.paths(),
-            users=[UserOut(**u.public()) for u in users],
+            users=[UserOut(name=u.name, role=u.role, extensions=list(u.extensions), departments=list(u.departments))
+                   for u in users],
         )  # fmt: skip
 
     return api

@@ -61,6 +61,8 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        if isinstance(host, bytes):  # typed str | bytes (AF_UNIX); a TCP server's host is str
+            host = host.decode()
         return f"http://{host}:{port}/hook"
 
     def handle(self, headers: dict[str, str], body: bytes) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import StoreUnavailable
 from ..logsafe import sanitize
+from ..replies import encodable, text_list, texts
 from ..store import Store
 
 log = logging.getLogger("agi_server.web.audit")
@@ -53,7 +54,7 @@ class AuditLog:
         async with self.store.guard("audit record") as r:
             rid = str(await r.incr(self._key("seq")))
             key = self._key("entry", rid)
-            await r.hset(key, mapping={"id": rid, **entry})
+            await r.hset(key, mapping=encodable({"id": rid, **entry}))
             await r.expire(key, RETENTION)
             await r.zadd(self._key("index"), {rid: now})
         for name in spyer:
@@ -66,7 +67,7 @@ class AuditLog:
         out: list[dict[str, Any]] = []
         async with self.store.guard("audit list", timeout=5.0) as r:
             await r.zremrangebyscore(self._key("index"), "-inf", time.time() - RETENTION)
-            ids = await r.zrevrange(self._key("index"), 0, -1)
+            ids = text_list(await r.zrevrange(self._key("index"), 0, -1))
             for start in range(0, len(ids), 200):
                 async with r.pipeline(transaction=False) as pipe:
                     for rid in ids[start : start + 200]:
@@ -74,7 +75,7 @@ class AuditLog:
                     hashes = await pipe.execute()
                 for h in hashes:
                     if h and (who is None or h.get("who") == who):
-                        out.append(_entry(h))
+                        out.append(_entry(texts(h)))
                         if len(out) >= limit:
                             return out
         return out
@@ -107,7 +108,7 @@ class AuditLog:
                     fields = {"ended": repr(now)}
                     if started:
                         fields["duration"] = f"{now - float(started):.1f}"
-                    await r.hset(key, mapping=fields)
+                    await r.hset(key, mapping=encodable(fields))
                     for s in [k for k, v in self._by_spyer.items() if v == rid]:
                         del self._by_spyer[s]
         except (StoreUnavailable, ValueError) as exc:

@@ -52,7 +52,7 @@ class Metrics:
             "agi_callback_queue", "Open callback requests due or in progress, by module", ["module"]
         )
         self.http_requests = self.counter("agi_http_requests", "HTTP API requests by status class", ["status"])
-        self._children: dict[tuple[str, str], tuple] = {}
+        self._children: dict[tuple[str, str, str], tuple] = {}
 
     # --- registration for other parts ------------------------------------
 

@@ -25,7 +25,9 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
+from ..replies import texts
 from ..store import Store
 from .auth import ROLE_SCOPES, Principal
 from .config import RateLimit
@@ -63,7 +65,7 @@ class Sessions:
         if not session_id or len(session_id) > 128:
             return None
         async with self.store.guard("session get") as r:
-            h = await r.hgetall(self._key(session_id))
+            h = texts(await r.hgetall(self._key(session_id)))
         return h or None
 
     async def delete(self, session_id: str) -> None:
@@ -116,7 +118,9 @@ class LoginLimiter:
             await r.delete(self._keys(name, "-")[0])
 
 
-class HasDepartment:
+class HasDepartment(Protocol):
+    """A department as :func:`principal_for_user` reads it (the config's ``Department``)."""
+
     extensions: list[str]
     helpers: list[str]
 
@@ -131,9 +135,9 @@ def principal_for_user(user: User, departments: Mapping[str, HasDepartment]) -> 
     extensions = set(phones)
     if user.role == "supervisor":
         for name in depts:
-            dept = departments.get(name)
-            if dept is not None:
-                extensions |= set(dept.extensions) | set(dept.helpers)
+            known = departments.get(name)
+            if known is not None:
+                extensions |= set(known.extensions) | set(known.helpers)
     return Principal(
         name=user.name,
         role=user.role,

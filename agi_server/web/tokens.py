@@ -16,6 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from ..replies import text_or_none, texts
 from ..store import Store
 from .auth import check_scopes
 from .users import UserError, check_user_name
@@ -76,22 +77,22 @@ class Tokens:
         if not _TOKEN.fullmatch(secret or ""):
             return None
         async with self.store.guard("token lookup") as r:
-            h = await r.hgetall(self._key("token", digest(secret)))
+            h = texts(await r.hgetall(self._key("token", digest(secret))))
         return _token(h) if h.get("name") else None
 
     async def list(self) -> list[ApiToken]:
         async with self.store.guard("token list") as r:
-            names = await r.hgetall(self._key("tokens"))
+            names = texts(await r.hgetall(self._key("tokens")))
             out = []
             for name in sorted(names):
-                h = await r.hgetall(self._key("token", names[name]))
+                h = texts(await r.hgetall(self._key("token", names[name])))
                 if h.get("name"):
                     out.append(_token(h))
         return out
 
     async def remove(self, name: str) -> bool:
         async with self.store.guard("token remove") as r:
-            h = await r.hget(self._key("tokens"), name)
+            h = text_or_none(await r.hget(self._key("tokens"), name))
             if h is None:
                 return False
             await r.delete(self._key("token", h))

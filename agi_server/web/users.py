@@ -17,6 +17,7 @@ import functools
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -24,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..errors import AgiServerError
 from ..numbers import check_extension
+from ..replies import encodable, text_list, texts
 from ..store import Store
 from .auth import ROLES, Role
 
@@ -115,8 +117,8 @@ class Users:
     def _key(self, *parts: str) -> str:
         return self.store.key("web", *parts)
 
-    async def add(self, name: str, role: str, password: str, *, extensions: list[str] = (),
-                  departments: list[str] = (), known_departments=None) -> User:  # fmt: skip
+    async def add(self, name: str, role: str, password: str, *, extensions: Sequence[str] = (),
+                  departments: Sequence[str] = (), known_departments=None) -> User:  # fmt: skip
         check_user_name(name)
         check_password(password)
         check_user(role, list(extensions), list(departments), known_departments)
@@ -130,7 +132,7 @@ class Users:
         async with self.store.guard("user add") as r:
             if not await r.hsetnx(self._key("user", name), "name", name):
                 raise UserError(f"user {name!r} exists (users passwd / users remove)")
-            await r.hset(self._key("user", name), mapping=record)
+            await r.hset(self._key("user", name), mapping=encodable(record))
             await r.sadd(self._key("users"), name)
         return _user(record)
 
@@ -138,17 +140,17 @@ class Users:
         if not USER_NAME.fullmatch(name or ""):
             return None
         async with self.store.guard("user get") as r:
-            h = await r.hgetall(self._key("user", name))
+            h = texts(await r.hgetall(self._key("user", name)))
         return _user(h) if h.get("role") else None
 
     async def list(self) -> list[User]:
         async with self.store.guard("user list") as r:
-            names = sorted(await r.smembers(self._key("users")))
+            names = sorted(text_list(await r.smembers(self._key("users"))))
             async with r.pipeline(transaction=False) as pipe:
                 for name in names:
                     pipe.hgetall(self._key("user", name))
                 hashes = await pipe.execute() if names else []
-        return [_user(h) for h in hashes if h.get("role")]
+        return [_user(texts(h)) for h in hashes if h.get("role")]
 
     async def set_password(self, name: str, password: str) -> None:
         check_password(password)
@@ -172,7 +174,7 @@ class Users:
         user_hash = None
         if USER_NAME.fullmatch(name or "") and len(password) <= MAX_PASSWORD:
             async with self.store.guard("user login") as r:
-                h = await r.hgetall(self._key("user", name))
+                h = texts(await r.hgetall(self._key("user", name)))
             user_hash = h.get("password") if h.get("role") else None
         # ~50 ms of CPU: in a thread, never on the loop that serves calls.
         ok = await asyncio.to_thread(_verify, user_hash, password[:MAX_PASSWORD])
@@ -191,7 +193,7 @@ def _user(h: dict[str, str]) -> User:
     role = h.get("role", "operator")
     return User(
         name=h.get("name", ""),
-        role=role if role in ROLES else "operator",  # type: ignore[arg-type]
+        role=role if role in ROLES else "operator",
         extensions=_split(h.get("extensions")),
         departments=_split(h.get("departments")),
         created=created,

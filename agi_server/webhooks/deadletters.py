@@ -7,9 +7,11 @@ back into the subscription's delivery stream, in one script; the event id
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..replies import range_entries
 from ..store import Store
 from .subscriptions import SubscriptionNotFound, check_id
 
@@ -71,16 +73,16 @@ class DeadLetters:
         async with self.store.guard("webhook dead letters") as r:
             if not await r.exists(f"{self.prefix}sub:{sub_id}"):
                 raise SubscriptionNotFound(f"no webhook subscription {sub_id}")
-            entries = await r.xrevrange(f"{self.prefix}dead:{sub_id}", count=max(1, min(limit, 1000)))
-        return [_letter(stream_id, fields) for stream_id, fields in entries]
+            letters = range_entries(await r.xrevrange(f"{self.prefix}dead:{sub_id}", count=max(1, min(limit, 1000))))
+        return [_letter(stream_id, fields) for stream_id, fields in letters]
 
-    async def retry(self, sub_id: str, ids: list[str] | None = None, limit: int = 1000) -> int:
+    async def retry(self, sub_id: str, ids: Sequence[str] | None = None, limit: int = 1000) -> int:
         """Deliver dead letters again (the given ones, else the oldest
         ``limit``); returns how many were moved back."""
         check_id(sub_id)
-        ids = [i for i in ids or [] if _STREAM_ID.fullmatch(i)]
+        wanted = [i for i in ids or () if _STREAM_ID.fullmatch(i)]
         async with self.store.guard("webhook retry dead letters") as r:
-            moved = int(await r.eval(_RETRY, 0, self.prefix, sub_id, str(self.max_backlog), str(limit), *ids))
+            moved = int(await r.eval(_RETRY, 0, self.prefix, sub_id, str(self.max_backlog), str(limit), *wanted))
         if moved < 0:
             raise SubscriptionNotFound(f"no webhook subscription {sub_id}")
         return moved

@@ -40,6 +40,7 @@ import httpx
 from .. import __version__
 from ..calls.loops import cancelled, finish, pause
 from ..errors import StoreUnavailable
+from ..replies import range_entries, text
 from ..store import Store
 from .signing import HEADER, signature
 from .subscriptions import GROUP, Subscription, SubscriptionCache
@@ -230,11 +231,11 @@ class Deliverer:
         async with self.store.guard("webhook pending") as r:
             pending = await r.xpending_range(q, GROUP, min="-", max="+", count=settings.concurrency * 4,
                                              idle=min_idle)  # fmt: skip
-            due = {p["message_id"]: int(p["times_delivered"]) for p in pending
-                   if p["time_since_delivered"] >= settings.backoff(int(p["times_delivered"])) * 1000}  # fmt: skip
+            due = {text(p["message_id"]): int(p["times_delivered"]) for p in pending
+                   if int(p["time_since_delivered"]) >= settings.backoff(int(p["times_delivered"])) * 1000}  # fmt: skip
             if not due:
                 return []
-            claimed = await r.xclaim(q, GROUP, self.consumer, min_idle, list(due))
+            claimed = range_entries(await r.xclaim(q, GROUP, self.consumer, min_idle, list(due)))
         jobs, lost = [], []
         for stream_id, fields in claimed:
             if fields:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from ..calls.events import type_matches
 from ..errors import AgiServerError, StoreUnavailable
+from ..replies import encodable, text, text_list, texts
 from ..store import Store
 
 GROUP = "deliver"
@@ -117,30 +118,30 @@ class Subscriptions:
             # the stream and its group first: the outbox only writes to a
             # subscription whose hash exists
             await r.xgroup_create(self.key("q", sub.id), GROUP, id="$", mkstream=True)
-            await r.hset(self.key("sub", sub.id), mapping={
+            await r.hset(self.key("sub", sub.id), mapping=encodable({
                 "id": sub.id, "url": sub.url, "events": json.dumps(list(sub.events)), "secret": sub.secret,
-                "description": sub.description, "created": repr(sub.created)})  # fmt: skip
+                "description": sub.description, "created": repr(sub.created)}))  # fmt: skip
             await r.sadd(self.key("subs"), sub.id)
         return sub
 
     async def get(self, sub_id: str) -> Subscription:
         check_id(sub_id)
         async with self.store.guard("webhook get") as r:
-            h = await r.hgetall(self.key("sub", sub_id))
+            h = texts(await r.hgetall(self.key("sub", sub_id)))
         if not h:
             raise SubscriptionNotFound(f"no webhook subscription {sub_id}")
         return _subscription(h)
 
     async def list(self) -> list[Subscription]:
         async with self.store.guard("webhook list") as r:
-            ids = sorted(await r.smembers(self.key("subs")))
+            ids = sorted(text_list(await r.smembers(self.key("subs"))))
             if not ids:
                 return []
             async with r.pipeline(transaction=False) as pipe:
                 for sub_id in ids:
                     pipe.hgetall(self.key("sub", sub_id))
                 hashes = await pipe.execute()
-        subs = [_subscription(h) for h in hashes if h]
+        subs = [_subscription(texts(h)) for h in hashes if h]
         return sorted(subs, key=lambda s: s.created)
 
     async def remove(self, sub_id: str) -> None:
@@ -163,18 +164,14 @@ class Subscriptions:
             except Exception:
                 groups, stream = [], {}
             dead = await r.xlen(self.key("dead", sub_id))
-            group = next((g for g in groups if _text(g.get("name")) == GROUP), {})
+            group = next((g for g in groups if text(g.get("name")) == GROUP), {})
             lag = group.get("lag")
-            last = _text(group.get("last-delivered-id") or "0-0")
-            if lag is None and last == _text(stream.get("last-generated-id") or "0-0"):
+            last = text(group.get("last-delivered-id") or "0-0")
+            if lag is None and last == text(stream.get("last-generated-id") or "0-0"):
                 lag = 0
             elif lag is None:  # Redis < 7: count what is after the group's cursor (ids only, up to 100,000)
                 lag = await r.eval(_COUNT_AFTER, 1, q, f"({last}")
         return {"pending": int(group.get("pending", 0) or 0), "lag": int(lag or 0), "dead": dead}
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _subscription(h: dict[str, str]) -> Subscription:
