@@ -84,6 +84,12 @@ class AgiSection(Section):
     call_timeout: Duration = 120.0
     shutdown_grace: Duration = 10.0
     max_connections: int = Field(default=5000, ge=1)
+    # A prompt the server has no file for may play this long (a known
+    # prompt waits its own length plus command_timeout).
+    media_timeout: Duration = 60.0
+    # Refused peers, header timeouts, protocol errors: one warning per peer
+    # and kind this often, the rest counted (0: every one).
+    log_interval: Duration = 10.0
 
     @field_validator("listen")
     @classmethod
@@ -135,7 +141,11 @@ class AmiSection(Section):
     username: str = ""
     secret: str = ""
     action_timeout: Duration = 5.0
-    ping_interval: Duration = 10.0
+    # A Ping after this much time without one; no Pong within ping_timeout
+    # drops the link (half-open) and reconnects. A Pong later than
+    # min(1s, ping_timeout) already makes the link count as down.
+    ping_interval: Duration = Field(default=10.0, gt=0)
+    ping_timeout: Duration = Field(default=3.0, gt=0)
 
     @property
     def enabled(self) -> bool:
