@@ -267,13 +267,13 @@ async def test_a_hammering_peer_costs_one_warning_line_per_interval(serve):
     started = time.monotonic()
     while time.monotonic() - started < 1.5:  # a refused peer reconnecting as fast as it can
         batch = [asyncio.open_connection(*refusing.address) for _ in range(50)]
-        for reader, writer in await asyncio.gather(*batch):
+        for _reader, writer in await asyncio.gather(*batch):
             writer.close()
         hammered += 50
     garbage = 300
     for _ in range(garbage // 50):  # protocol errors
         peers = await asyncio.gather(*(asyncio.open_connection(*serving.address) for _ in range(50)))
-        for reader, writer in peers:
+        for _reader, writer in peers:
             writer.write(b"GET / HTTP/1.1\r\n\r\n")
         assert all(await asyncio.gather(*(closed_by_server(r, 2.0) for r, _ in peers)))
         for _, writer in peers:
