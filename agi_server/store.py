@@ -10,7 +10,10 @@ up (within :data:`PROBE_INTERVAL` of Redis coming back).
 
 The embedded server (``redis.url`` empty) is in :mod:`.embedded_redis`; its
 supervisor, which restarts it and marks the store down meanwhile, in
-:mod:`.redis_supervisor`.
+:mod:`.redis_supervisor`. With ``redis.sentinel`` the pool asks the
+sentinels where the master is (:func:`sentinel_pool`): after a failover the
+old master's connections fail, the store is marked down, and the probe's
+next connection goes to the new master.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -32,6 +37,9 @@ from redis.maint_notifications import MaintNotificationsConfig
 from .embedded_redis import EmbeddedRedis, embedded_socket_path, redis_server_binary
 from .errors import StoreUnavailable
 
+if TYPE_CHECKING:
+    from .config.sections import RedisSentinel
+
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "EmbeddedRedis",
@@ -39,6 +47,8 @@ __all__ = [
     "command_store",
     "embedded_socket_path",
     "redis_server_binary",
+    "sentinel_pool",
+    "sentinel_url",
     "store_from_config",
 ]
 
@@ -87,17 +97,60 @@ def connection_pool(
       checkout check and the one retry do not.
     """
     return aioredis.BlockingConnectionPool.from_url(
-        url,
+        url, max_connections=max_connections, timeout=None, **_connection_settings(connect_timeout, command_timeout)
+    )
+
+
+def _connection_settings(connect_timeout: float, command_timeout: float) -> dict[str, Any]:
+    """Every connection's settings (see :func:`connection_pool` for why)."""
+    return {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": command_timeout,
+        "retry_on_timeout": False,
+        "retry": Retry(NoBackoff(), 1, (RedisConnectionError,)),
+        "health_check_interval": 0,
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        "decode_responses": True,
+    }
+
+
+class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """redis-py's Sentinel pool (each new connection asks the sentinels for
+    the master; a master demoted to replica fails its connection), waiting
+    at its cap like :func:`connection_pool` instead of raising
+    ``MaxConnectionsError``."""
+
+
+def sentinel_pool(
+    sentinel: RedisSentinel, *, connect_timeout: float, command_timeout: float, max_connections: int
+) -> tuple[Sentinel, BlockingSentinelPool]:
+    """The store's pool for ``redis.sentinel``, and the sentinels' clients
+    (close them with the pool). The sentinels are asked with the same time
+    bounds; one that does not answer is skipped for the next."""
+    settings = _connection_settings(connect_timeout, command_timeout)
+    sentinels = Sentinel(
+        sentinel.addresses,
+        # Redis() warns about retry_on_timeout (its retry already says which errors)
+        sentinel_kwargs={**{k: v for k, v in settings.items() if k != "retry_on_timeout"},
+                         "password": sentinel.sentinel_password},
+    )
+    pool = BlockingSentinelPool(
+        sentinel.master,
+        sentinels,
+        is_master=True,
         max_connections=max_connections,
         timeout=None,
-        socket_connect_timeout=connect_timeout,
-        socket_timeout=command_timeout,
-        retry_on_timeout=False,
-        retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
-        health_check_interval=0,
-        maint_notifications_config=MaintNotificationsConfig(enabled=False),
-        decode_responses=True,
+        db=sentinel.db,
+        username=sentinel.username,
+        password=sentinel.password,
+        **settings,
     )
+    return sentinels, pool
+
+
+def sentinel_url(sentinel: RedisSentinel) -> str:
+    """How logs and the panel name a Sentinel-run store (no passwords)."""
+    return f"redis+sentinel://{','.join(sentinel.nodes)}/{sentinel.master}/{sentinel.db}"
 
 
 class Store:
@@ -109,13 +162,24 @@ class Store:
         command_timeout: float = 0.5,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         key_prefix: str = "agi:",
+        sentinel: RedisSentinel | None = None,
     ) -> None:
+        """``url``: where Redis is; with ``sentinel``, only what logs call it
+        (:func:`sentinel_url`): the pool asks the sentinels."""
         self.url = url
         self.key_prefix = key_prefix
         self.command_timeout = command_timeout
-        self.pool = connection_pool(
-            url, connect_timeout=connect_timeout, command_timeout=command_timeout, max_connections=max_connections
-        )
+        self.sentinels: Sentinel | None = None
+        self.pool: aioredis.BlockingConnectionPool
+        if sentinel is None:
+            self.pool = connection_pool(
+                url, connect_timeout=connect_timeout, command_timeout=command_timeout, max_connections=max_connections
+            )
+        else:
+            self.sentinels, self.pool = sentinel_pool(
+                sentinel, connect_timeout=connect_timeout, command_timeout=command_timeout,
+                max_connections=max_connections,
+            )
         self.redis = aioredis.Redis.from_pool(self.pool)  # closes the pool with the client
         self.down_reason: str | None = None  # why the store is down; None while up
         self.down_since = 0.0
@@ -201,10 +265,14 @@ class Store:
                 await probe
         with contextlib.suppress(Exception):
             await self.redis.aclose()
+        if self.sentinels is not None:
+            with contextlib.suppress(Exception):
+                await self.sentinels.aclose()
 
 
 def store_from_config(config, *, start_embedded: bool = True) -> tuple[Store, EmbeddedRedis | None]:
-    """Build the store for a config: its ``redis.url``, or the embedded one.
+    """Build the store for a config: its ``redis.url``, ``redis.sentinel``,
+    or the embedded one.
 
     Starting the embedded server blocks briefly; call this from the event
     loop's thread, not a worker thread: the server is tied to the thread
@@ -213,7 +281,9 @@ def store_from_config(config, *, start_embedded: bool = True) -> tuple[Store, Em
     section = config.redis
     embedded = None
     url = section.url
-    if not url:
+    if section.sentinel is not None:
+        url = sentinel_url(section.sentinel)
+    elif not url:
         embedded = EmbeddedRedis(config.data_dir)
         url = embedded.start() if start_embedded else embedded.url
     store = Store(
@@ -221,6 +291,7 @@ def store_from_config(config, *, start_embedded: bool = True) -> tuple[Store, Em
         connect_timeout=section.connect_timeout,
         command_timeout=section.command_timeout,
         max_connections=section.max_connections,
+        sentinel=section.sentinel,
     )
     return store, embedded
 

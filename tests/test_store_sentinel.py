@@ -1,0 +1,121 @@
+"""``redis.sentinel``: the config block (every mistake named by its key
+path) and the store behind a real Sentinel, master killed and replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from agi_server.config import parse_config
+from agi_server.errors import ConfigError, StoreUnavailable
+from agi_server.store import BlockingSentinelPool, store_from_config
+from agi_server.testing.redis_process import RedisProcess, SentinelProcess
+
+SENTINEL = """
+redis:
+  sentinel:
+    master: agi
+    nodes: [10.0.0.11:26379, "10.0.0.12:26379", "[fd00::13]:26379"]
+    password: ${REDIS_PASSWORD}
+    db: 2
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, env={"REDIS_PASSWORD": "pw"})
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_sentinel_block_is_a_store_without_embedded_redis():
+    config = parse_config(SENTINEL, env={"REDIS_PASSWORD": "s3cret"})
+    section = config.redis
+    assert not section.embedded and section.url is None
+    assert section.sentinel.addresses == [("10.0.0.11", 26379), ("10.0.0.12", 26379), ("fd00::13", 26379)]
+    store, embedded = store_from_config(config)  # nothing is connected until the first command
+    try:
+        assert embedded is None
+        assert isinstance(store.pool, BlockingSentinelPool)
+        assert store.pool.service_name == "agi" and store.pool.is_master
+        kwargs = store.pool.connection_kwargs
+        assert (kwargs["db"], kwargs["password"], kwargs["socket_timeout"]) == (2, "s3cret", 0.5)
+        assert store.url == "redis+sentinel://10.0.0.11:26379,10.0.0.12:26379,[fd00::13]:26379/agi/2"
+        assert "s3cret" not in store.url  # what the logs and the panel show
+    finally:
+        asyncio.run(store.close())
+    assert parse_config("redis: {}\n", env={}).redis.embedded
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "why"),
+    [
+        ("redis: {sentinel: {master: agi, nodes: [10.0.0.11]}}", "redis.sentinel.nodes",
+         "'10.0.0.11' is not HOST:PORT"),
+        ("redis: {sentinel: {master: agi, nodes: []}}", "redis.sentinel.nodes", "at least 1"),
+        ("redis: {sentinel: {nodes: [a:26379]}}", "redis.sentinel.master", "is required"),
+        ("redis: {sentinel: {master: 'a b', nodes: [a:26379]}}", "redis.sentinel.master", "pattern"),
+        ("redis: {sentinel: {master: agi, nodes: [a:26379, a:26379]}}", "redis.sentinel.nodes", "listed twice"),
+        ("redis: {sentinel: {master: agi, nodes: [a:26379], sentinels: 3}}", "redis.sentinel.sentinels",
+         "unknown key"),
+        ("redis: {url: 'redis://r:6379/0', sentinel: {master: agi, nodes: [a:26379]}}", "redis",
+         "url or sentinel, not both"),
+        ("redis: {url: 'redis+sentinel://a:26379/agi'}", "redis.url", "set redis.sentinel"),
+    ],
+)  # fmt: skip
+def test_sentinel_mistakes_are_named_by_key_path(text, where, why):
+    found = problems(text)
+    assert any(p.startswith(f"{where}:") and why in p for p in found), found
+
+
+@pytest.fixture
+def sentinel_redis(tmp_path):
+    """A master, its replica and one Sentinel (quorum 1, down after 1 s)."""
+    master = RedisProcess(tmp_path / "master")
+    master.start()
+    replica = RedisProcess(tmp_path / "replica", replica_of=master.port)
+    replica.start()
+    sentinel = SentinelProcess(tmp_path / "sentinel", master.port)
+    sentinel.start()
+    yield master, replica, sentinel
+    for process in (sentinel, replica, master):
+        process.stop()
+
+
+async def test_the_store_follows_a_failover_after_the_master_is_killed(sentinel_redis):
+    master, replica, sentinel = sentinel_redis
+    config = parse_config(f"redis: {{sentinel: {{master: agi, nodes: [{sentinel.node}]}}}}\n", env={})
+    store, _ = store_from_config(config)
+    try:
+        async with store.guard("write") as r:
+            await r.set("agi:test:kept", "1")
+            assert await r.execute_command("WAIT", 1, 2000) == 1  # replicated before the master dies
+        assert store.pool.master_address == ("127.0.0.1", master.port)
+        await asyncio.to_thread(master.kill)
+        killed = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            async with store.guard("write") as r:
+                await r.set("agi:test:lost", "1")
+        assert store.is_down  # refused connections: calls fail at once meanwhile
+
+        async def served() -> bool:
+            try:
+                async with store.guard("write") as r:
+                    await r.incr("agi:test:after")
+            except StoreUnavailable:
+                return False
+            return True
+
+        deadline = killed + 10
+        while not await served():
+            assert time.monotonic() < deadline, "the store never reached the promoted replica"
+            await asyncio.sleep(0.05)
+        recovered = time.monotonic() - killed
+        assert store.pool.master_address == ("127.0.0.1", replica.port) == ("127.0.0.1", sentinel.master_port_now())
+        async with store.guard("read") as r:
+            assert await r.get("agi:test:kept") == "1"
+        print(f"\nmaster killed: the store wrote to the promoted replica after {recovered:.2f}s")
+        assert recovered < 1.0 + 7.0  # down-after (1 s) + the failover (about 2 s), on a loaded machine
+    finally:
+        await store.close()
