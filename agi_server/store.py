@@ -50,6 +50,7 @@ __all__ = [
     "sentinel_pool",
     "sentinel_url",
     "store_from_config",
+    "without_password",
 ]
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,15 @@ def sentinel_pool(
     return sentinels, pool
 
 
+def without_password(url: str) -> str:
+    """``redis://:secret@host:6379/0`` -> ``redis://***@host:6379/0``: how a
+    Redis URL is logged and shown (never with its password)."""
+    head, sep, tail = url.partition("://")
+    if "@" in tail:
+        tail = "***@" + tail.rsplit("@", 1)[1]
+    return head + sep + tail
+
+
 def sentinel_url(sentinel: RedisSentinel) -> str:
     """How logs and the panel name a Sentinel-run store (no passwords)."""
     return f"redis+sentinel://{','.join(sentinel.nodes)}/{sentinel.master}/{sentinel.db}"
@@ -165,8 +175,10 @@ class Store:
         sentinel: RedisSentinel | None = None,
     ) -> None:
         """``url``: where Redis is; with ``sentinel``, only what logs call it
-        (:func:`sentinel_url`): the pool asks the sentinels."""
+        (:func:`sentinel_url`): the pool asks the sentinels. Logs say
+        ``name``, the url without its password."""
         self.url = url
+        self.name = without_password(url)
         self.key_prefix = key_prefix
         self.command_timeout = command_timeout
         self.sentinels: Sentinel | None = None
@@ -224,7 +236,7 @@ class Store:
         if self.down_reason is None:
             self.down_since = time.monotonic()
             log.warning("Redis at %s is down (%s); calls take their failure paths until it answers",
-                        self.url, reason)
+                        self.name, reason)
         self.down_reason = reason
         if self._probe is None or self._probe.done():
             try:
@@ -235,7 +247,7 @@ class Store:
 
     def mark_up(self) -> None:
         if self.down_reason is not None:
-            log.warning("Redis at %s answers again after %.1fs", self.url, time.monotonic() - self.down_since)
+            log.warning("Redis at %s answers again after %.1fs", self.name, time.monotonic() - self.down_since)
         self.down_reason = None
 
     async def _probe_until_up(self) -> None:

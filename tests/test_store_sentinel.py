@@ -119,3 +119,25 @@ async def test_the_store_follows_a_failover_after_the_master_is_killed(sentinel_
         assert recovered < 1.0 + 7.0  # down-after (1 s) + the failover (about 2 s), on a loaded machine
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@10.0.0.5:6379/0", "redis://***@10.0.0.5:6379/0"),
+        ("rediss://agi:p@ss@redis.example:6380/1", "rediss://***@redis.example:6380/1"),
+        ("redis://10.0.0.5:6379/0", "redis://10.0.0.5:6379/0"),
+        ("unix:///var/lib/agi-server/redis.sock", "unix:///var/lib/agi-server/redis.sock"),
+    ],
+)
+def test_a_redis_password_is_never_what_logs_say(url, shown, caplog):
+    store, _ = store_from_config(parse_config(f"redis: {{url: '{url}'}}\n", env={}))
+
+    async def down_and_closed():
+        store.mark_down("test")
+        await store.close()
+
+    asyncio.run(down_and_closed())
+    assert store.name == shown
+    assert f"Redis at {shown} is down (test)" in caplog.text
+    assert "s3cret" not in caplog.text and "p@ss" not in caplog.text
