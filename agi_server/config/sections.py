@@ -110,8 +110,17 @@ class AgiSection(Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        # hagi://NAME: Asterisk looks up the SRV records _agi._tcp.NAME and
+        # tries each server in turn (several servers; docs/operations.md).
+        if value.startswith("hagi://"):
+            if not re.fullmatch(r"hagi://[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?", value):
+                raise ValueError(
+                    "expected hagi://NAME (a DNS name with _agi._tcp.NAME SRV records, no port: "
+                    "a port makes Asterisk skip the SRV lookup)"
+                )
+            return value
         if not re.fullmatch(r"agi://[A-Za-z0-9_.:\[\]-]+", value):
-            raise ValueError("expected agi://HOST:PORT (how Asterisk reaches this server)")
+            raise ValueError("expected agi://HOST:PORT (how Asterisk reaches this server), or hagi://NAME (SRV)")
         return value
 
     @property
