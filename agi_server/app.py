@@ -78,7 +78,7 @@ class Application:
         # with the thread that starts it (PR_SET_PDEATHSIG).
         store, embedded = store_from_config(config)
         if not await store.ping():
-            log.warning("Redis at %s is not answering; calls degrade until it is back", store.url)
+            log.warning("Redis at %s is not answering; calls degrade until it is back", store.name)
         ami = ami_client(config.ami)
         if ami is not None:
             await ami.start()

@@ -17,6 +17,7 @@ from .config import AmiSection, Config
 from .modules import MODULES
 from .modules.health import health_route
 from .modules.spec import Deps, ModuleSpec, Worker
+from .prompt_lengths import PromptLengths
 from .routing import Route, RouteTable
 from .session import Limits, RuntimeState
 from .store import Store
@@ -34,6 +35,7 @@ def ami_client(section: AmiSection, logger: logging.Logger | None = None) -> Ami
         secret=section.secret,
         action_timeout=section.action_timeout,
         ping_interval=section.ping_interval,
+        ping_timeout=section.ping_timeout,
     )
     return AmiClient(settings, logger)
 
@@ -82,5 +84,8 @@ def runtime_state(config: Config, routes: RouteTable) -> RuntimeState:
         command_timeout=a.command_timeout,
         call_timeout=a.call_timeout,
         max_connections=a.max_connections,
+        media_timeout=a.media_timeout,
+        log_interval=a.log_interval,
     )
-    return RuntimeState(routes=routes, names=config.names, limits=limits, allow=tuple(a.networks))
+    return RuntimeState(routes=routes, names=config.names, limits=limits, allow=tuple(a.networks),
+                        prompts=PromptLengths(config.sounds_dir, config.pbx.language))

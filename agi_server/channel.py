@@ -16,6 +16,7 @@ from typing import NoReturn
 from urllib.parse import parse_qsl
 
 from .errors import AgiError, ChannelHungUp, InvalidCommand, UnsafeValue, UsageError
+from .prompt_lengths import PromptLengths
 from .protocol.agi import Reply
 
 Exchange = Callable[[bytes, float], Awaitable[Reply]]
@@ -25,9 +26,11 @@ _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}(\([A-Za-z0-9_,-]{0,40}\))?"
 _DIGITS = re.compile(r"[0-9*#]*")
 _SOUND = re.compile(r"[A-Za-z0-9_./-]{1,200}")
 _APP = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-# Longest a short command may take on a healthy Asterisk; commands that wait
-# for the caller add their own duration on top.
-_COMMAND_SLACK = 5.0
+# How long a prompt the server has no file (no length) for may play
+# (``agi.media_timeout``); a known prompt waits its own length.
+DEFAULT_MEDIA_TIMEOUT = 60.0
+# SAY DIGITS plays Asterisk's own digit files: this long per digit at most.
+_SECONDS_PER_DIGIT = 1.5
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,31 @@ class AgiEnv:
 
 
 class Channel:
-    def __init__(self, env: AgiEnv, exchange: Exchange, encode: Encoder, command_timeout: float):
+    """Every reply has a deadline: ``command_timeout``, plus for a command
+    that plays to the caller the time it may take (a prompt's own length
+    from ``prompts``, else ``media_timeout``)."""
+
+    def __init__(
+        self,
+        env: AgiEnv,
+        exchange: Exchange,
+        encode: Encoder,
+        command_timeout: float,
+        prompts: PromptLengths | None = None,
+        media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
+    ):
         self.env = env
         self._exchange = exchange
         self._encode = encode
         self.command_timeout = command_timeout
+        self.prompts = prompts
+        self.media_timeout = media_timeout
         self.hung_up = False
+
+    def prompt_wait(self, sound: str) -> float:
+        """How long ``sound`` may play: its length, else ``media_timeout``."""
+        length = self.prompts.length(sound, self.env.language) if self.prompts is not None else None
+        return self.media_timeout if length is None else length
 
     async def _run(self, verb: str, *args: str | int, quote: tuple[int, ...] = (), wait: float = 0.0) -> Reply:
         reply = await self._exchange(self._encode(verb, *args, quote=quote), self.command_timeout + wait)
@@ -148,7 +170,7 @@ class Channel:
         fatal for the caller (the flow goes on without the prompt)."""
         _check(_SOUND, sound, "sound name")
         _check(_DIGITS, escape_digits, "escape digits")
-        reply = await self._run("STREAM FILE", sound, escape_digits, quote=(1,), wait=600)
+        reply = await self._run("STREAM FILE", sound, escape_digits, quote=(1,), wait=self.prompt_wait(sound))
         return _digit(reply.result_int)
 
     async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> str | None:
@@ -158,7 +180,8 @@ class Channel:
         when the prompt could not be played (``result=-1``)."""
         _check(_SOUND, sound, "sound name")
         reply = await self._run(
-            "GET DATA", sound, int(timeout_ms), int(max_digits), wait=600 + timeout_ms / 1000 * max_digits
+            "GET DATA", sound, int(timeout_ms), int(max_digits),
+            wait=self.prompt_wait(sound) + max(timeout_ms, 0) / 1000 * max(max_digits, 1),
         )
         if reply.result == "-1":
             return None
@@ -175,7 +198,7 @@ class Channel:
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
         _check(re.compile(r"[0-9*#]{1,64}"), digits, "digits")
         _check(_DIGITS, escape_digits, "escape digits")
-        reply = await self._run("SAY DIGITS", digits, escape_digits, quote=(1,), wait=60)
+        reply = await self._run("SAY DIGITS", digits, escape_digits, quote=(1,), wait=len(digits) * _SECONDS_PER_DIGIT)
         if reply.result == "-1":
             self.hung_up = True
             raise ChannelHungUp("SAY DIGITS: caller hung up")

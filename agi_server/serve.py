@@ -93,7 +93,7 @@ def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] 
     if config is None:
         config = load_config(config_path)
     embedded = None
-    if not config.redis.url:
+    if config.redis.embedded:
         embedded = EmbeddedRedis(config.data_dir)
         embedded.start()
     children: list[int] = []

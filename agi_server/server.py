@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from .logsafe import PeerWarnings
 from .session import AgiSession, CallObserver, DecisionObserver, RuntimeState
 
 log = logging.getLogger("agi_server.server")
@@ -25,7 +26,11 @@ class AgiServer:
         self.sessions: set[AgiSession] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.base_events.Server] = []
-        self.stats = {"calls": 0, "refused": 0, "failed": 0, "protocol_errors": 0}
+        self.stats = {"calls": 0, "refused": 0, "failed": 0, "protocol_errors": 0, "header_timeouts": 0,
+                      "late_replies": 0}
+        # Refused peers, header timeouts, protocol errors: one line per peer
+        # and kind per agi.log_interval, the rest counted.
+        self.warnings = PeerWarnings(log, state.limits.log_interval)
         # Told of every finished call: (route, outcome, seconds, destination
         # type or ""); the HTTP API's metrics. None: nobody listens.
         self.on_call: CallObserver | None = None
@@ -60,6 +65,7 @@ class AgiServer:
     def swap(self, state: RuntimeState) -> None:
         """Atomically use new config/routes for calls that start from now."""
         self.state = state
+        self.warnings.interval = state.limits.log_interval
 
     async def shutdown(self, grace: float = 10.0) -> None:
         for server in self._servers:

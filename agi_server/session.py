@@ -7,10 +7,13 @@ limits and time bounds, and runs the call's handler in one tracked task:
 * the header must arrive within ``header_timeout`` and within 16 KiB /
   200 lines (the parser's limits); early EOF ends the session at once;
 * every command reply has a deadline (``command_timeout`` plus the time
-  the command itself may take), and the whole call has ``call_timeout``;
+  the command itself may take: a prompt's own length), and the whole call
+  has ``call_timeout``;
 * the outcome becomes channel variables and the done-marker
   (:func:`send_outcome`); any fault sends the call to its route's failure
-  destination.
+  destination, also after a reply that never came: the connection is put
+  back in step first (a sync command, see ``protocol/agi.py``), within a
+  bounded wait.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 from . import chanvars
-from .channel import AgiEnv, Channel
+from .channel import DEFAULT_MEDIA_TIMEOUT, AgiEnv, Channel
 from .decision import encode_decision
 from .destinations import DialplanNames
 from .errors import (
@@ -35,8 +38,9 @@ from .errors import (
     ConnectionClosed,
     RemoteProtocolError,
 )
-from .logsafe import CallLogger, sanitize
-from .protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Hangup, Header, Reply
+from .logsafe import CallLogger, PeerWarnings, sanitize
+from .prompt_lengths import PromptLengths
+from .protocol.agi import NEED_DATA, AgiConnection, EndOfStream, Hangup, Header, LateReply, Reply, State
 from .routing import Call, Outcome, Route, RouteTable
 
 log = logging.getLogger("agi_server.server")  # the name operators know
@@ -51,6 +55,8 @@ class Limits:
     max_header_lines: int = 200
     max_line_bytes: int = 8 * 1024
     max_connections: int = 5000
+    media_timeout: float = DEFAULT_MEDIA_TIMEOUT  # a prompt of unknown length
+    log_interval: float = 10.0  # one warning per peer and kind this often (logsafe.PeerWarnings)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class RuntimeState:
     names: DialplanNames
     limits: Limits
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    prompts: PromptLengths | None = None  # how long each prompt plays (media deadlines)
     # peer host -> allowed?, filled by sessions; every new state (also one
     # made with dataclasses.replace) starts with an empty one
     allow_cache: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -80,6 +87,7 @@ class SessionHost(Protocol):
     stats: dict[str, int]
     on_call: CallObserver | None
     on_decision: DecisionObserver | None
+    warnings: PeerWarnings  # refused peers, header timeouts, protocol errors: rate-limited
 
     def track(self, task: asyncio.Task[None]) -> None: ...
 
@@ -106,6 +114,7 @@ class AgiSession(asyncio.Protocol):
         )
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.host = "?"
         self.task: asyncio.Task[None] | None = None
         self._reply: asyncio.Future[Reply] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -121,16 +130,22 @@ class AgiSession(asyncio.Protocol):
     def connection_made(self, base: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.Transport, base)  # a TCP or unix stream transport
         peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if isinstance(peer, tuple):
+            self.host = str(peer[0])
+            self.peer = f"{peer[0]}:{peer[1]}"
+        else:
+            self.host = self.peer = str(peer)
         if not self._allowed(peer):
             self.server.stats["refused"] += 1
-            log.warning("refused FastAGI connection from %s (not in agi.allow)", sanitize(self.peer))
+            self.server.warnings.warn("refused FastAGI connections (not in agi.allow)", self.host,
+                                      f"refused FastAGI connection from {sanitize(self.peer)} (not in agi.allow)")
             transport.abort()
             self._closed = True
             return
         if len(self.server.sessions) >= self.state.limits.max_connections:
             self.server.stats["refused"] += 1
-            log.warning("refused %s: %d connections open", self.peer, len(self.server.sessions))
+            self.server.warnings.warn("refused FastAGI connections (agi.max_connections)", self.host,
+                                      f"refused {sanitize(self.peer)}: {len(self.server.sessions)} connections open")
             transport.abort()
             self._closed = True
             return
@@ -193,6 +208,8 @@ class AgiSession(asyncio.Protocol):
             if isinstance(event, Reply):
                 if self._reply is not None and not self._reply.done():
                     self._reply.set_result(event)
+            elif isinstance(event, LateReply):
+                self.server.stats["late_replies"] += 1  # the reply to a command given up on: dropped
             elif isinstance(event, Header):
                 self._cancel_timer()
                 self._start_call(event)
@@ -206,15 +223,19 @@ class AgiSession(asyncio.Protocol):
 
     def _protocol_error(self, exc: Exception) -> None:
         self.server.stats["protocol_errors"] += 1
-        log.warning("protocol error from %s: %s; closing", sanitize(self.peer), sanitize(exc))
+        self.server.warnings.warn("protocol errors", self.host,
+                                  f"protocol error from {sanitize(self.peer)}: {sanitize(exc)}; closing")
         if self._reply is not None and not self._reply.done():
             self._reply.set_exception(ConnectionClosed(f"protocol error: {exc}"))
         self.abort()
 
     def _header_timeout(self) -> None:
         self._timer = None
-        log.warning("no complete header from %s within %gs; closing",
-                    sanitize(self.peer), self.state.limits.header_timeout)
+        self.server.stats["header_timeouts"] += 1
+        self.server.warnings.warn(
+            "header timeouts", self.host,
+            f"no complete header from {sanitize(self.peer)} within {self.state.limits.header_timeout:g}s; closing",
+        )
         self.abort()
 
     def _cancel_timer(self) -> None:
@@ -242,6 +263,10 @@ class AgiSession(asyncio.Protocol):
         parser (whose sticky ERROR state refuses every command)."""
         if self._closed:
             raise ConnectionClosed("connection is closed")
+        if self.conn.out_of_step:
+            # A reply was given up on (a handler's own timeout): the call
+            # has failed; only the failure path's sync may go out now.
+            raise AgiTimeout("an earlier command's reply did not come in time")
         return self.conn.send(verb, *args, quote=quote)
 
     async def exchange(self, command: bytes, timeout: float) -> Reply:
@@ -261,9 +286,25 @@ class AgiSession(asyncio.Protocol):
             self._arm_reply_timer(deadline)
         try:
             return await fut
+        except (AgiTimeout, asyncio.CancelledError):
+            # Given up on (its deadline, or the call's): the reply may
+            # still come, or never (see resync).
+            if self.conn.state is State.AWAITING_REPLY or self.conn.state is State.READING_USAGE:
+                self.conn.abandon()
+            raise
         finally:
             self._reply = None
             self._reply_deadline = None
+
+    async def resync(self, timeout: float) -> None:
+        """Put the connection back in step after an abandoned reply: the sync
+        command, and its echo (every reply before it is dropped). Asterisk
+        answers at once when the abandoned command was a prompt (the sync
+        interrupts it); after an ``EXEC`` that is still running, only when
+        it ends: ``timeout`` bounds the wait (AgiTimeout)."""
+        if not self.conn.out_of_step or self._closed:
+            return
+        await self.exchange(self.conn.send_sync(), timeout)
 
     def _arm_reply_timer(self, when: float) -> None:
         if self._reply_timer is not None:
@@ -285,7 +326,8 @@ class AgiSession(asyncio.Protocol):
         state = self.state
         path = env.script
         calllog = CallLogger(log, {"peer": self.peer, "uniqueid": env.uniqueid, "route": path})
-        channel = Channel(env, self.exchange, self.encode, state.limits.command_timeout)
+        limits = state.limits
+        channel = Channel(env, self.exchange, self.encode, limits.command_timeout, state.prompts, limits.media_timeout)
         route = state.routes.get(path)
         if route is None:
             calllog.warning("no route %r; the dialplan falls back to its failure destination",
@@ -369,8 +411,12 @@ class AgiSession(asyncio.Protocol):
                     calllog: CallLogger) -> None:
         if route.failure is None:
             return
+        bound = min(state.limits.command_timeout, 3.0)
         try:
-            async with asyncio.timeout(min(state.limits.command_timeout, 3.0)):
+            async with asyncio.timeout(bound):
+                if self.conn.out_of_step:  # a reply never came: the sync first
+                    await self.resync(bound)
+                    calllog.info("late reply given up on; connection back in step")
                 await send_outcome(channel, state.names, Outcome(route.failure, reason))
             calllog.info("-> failure destination %s (%s)", route.failure, reason)
         except (Exception, asyncio.CancelledError) as exc:

@@ -10,7 +10,10 @@ up (within :data:`PROBE_INTERVAL` of Redis coming back).
 
 The embedded server (``redis.url`` empty) is in :mod:`.embedded_redis`; its
 supervisor, which restarts it and marks the store down meanwhile, in
-:mod:`.redis_supervisor`.
+:mod:`.redis_supervisor`. With ``redis.sentinel`` the pool asks the
+sentinels where the master is (:func:`sentinel_pool`): after a failover the
+old master's connections fail, the store is marked down, and the probe's
+next connection goes to the new master.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -32,6 +37,9 @@ from redis.maint_notifications import MaintNotificationsConfig
 from .embedded_redis import EmbeddedRedis, embedded_socket_path, redis_server_binary
 from .errors import StoreUnavailable
 
+if TYPE_CHECKING:
+    from .config.sections import RedisSentinel
+
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "EmbeddedRedis",
@@ -39,7 +47,10 @@ __all__ = [
     "command_store",
     "embedded_socket_path",
     "redis_server_binary",
+    "sentinel_pool",
+    "sentinel_url",
     "store_from_config",
+    "without_password",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,17 +98,69 @@ def connection_pool(
       checkout check and the one retry do not.
     """
     return aioredis.BlockingConnectionPool.from_url(
-        url,
+        url, max_connections=max_connections, timeout=None, **_connection_settings(connect_timeout, command_timeout)
+    )
+
+
+def _connection_settings(connect_timeout: float, command_timeout: float) -> dict[str, Any]:
+    """Every connection's settings (see :func:`connection_pool` for why)."""
+    return {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": command_timeout,
+        "retry_on_timeout": False,
+        "retry": Retry(NoBackoff(), 1, (RedisConnectionError,)),
+        "health_check_interval": 0,
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        "decode_responses": True,
+    }
+
+
+class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """redis-py's Sentinel pool (each new connection asks the sentinels for
+    the master; a master demoted to replica fails its connection), waiting
+    at its cap like :func:`connection_pool` instead of raising
+    ``MaxConnectionsError``."""
+
+
+def sentinel_pool(
+    sentinel: RedisSentinel, *, connect_timeout: float, command_timeout: float, max_connections: int
+) -> tuple[Sentinel, BlockingSentinelPool]:
+    """The store's pool for ``redis.sentinel``, and the sentinels' clients
+    (close them with the pool). The sentinels are asked with the same time
+    bounds; one that does not answer is skipped for the next."""
+    settings = _connection_settings(connect_timeout, command_timeout)
+    sentinels = Sentinel(
+        sentinel.addresses,
+        # Redis() warns about retry_on_timeout (its retry already says which errors)
+        sentinel_kwargs={**{k: v for k, v in settings.items() if k != "retry_on_timeout"},
+                         "password": sentinel.sentinel_password},
+    )
+    pool = BlockingSentinelPool(
+        sentinel.master,
+        sentinels,
+        is_master=True,
         max_connections=max_connections,
         timeout=None,
-        socket_connect_timeout=connect_timeout,
-        socket_timeout=command_timeout,
-        retry_on_timeout=False,
-        retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
-        health_check_interval=0,
-        maint_notifications_config=MaintNotificationsConfig(enabled=False),
-        decode_responses=True,
+        db=sentinel.db,
+        username=sentinel.username,
+        password=sentinel.password,
+        **settings,
     )
+    return sentinels, pool
+
+
+def without_password(url: str) -> str:
+    """``redis://:secret@host:6379/0`` -> ``redis://***@host:6379/0``: how a
+    Redis URL is logged and shown (never with its password)."""
+    head, sep, tail = url.partition("://")
+    if "@" in tail:
+        tail = "***@" + tail.rsplit("@", 1)[1]
+    return head + sep + tail
+
+
+def sentinel_url(sentinel: RedisSentinel) -> str:
+    """How logs and the panel name a Sentinel-run store (no passwords)."""
+    return f"redis+sentinel://{','.join(sentinel.nodes)}/{sentinel.master}/{sentinel.db}"
 
 
 class Store:
@@ -109,13 +172,26 @@ class Store:
         command_timeout: float = 0.5,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         key_prefix: str = "agi:",
+        sentinel: RedisSentinel | None = None,
     ) -> None:
+        """``url``: where Redis is; with ``sentinel``, only what logs call it
+        (:func:`sentinel_url`): the pool asks the sentinels. Logs say
+        ``name``, the url without its password."""
         self.url = url
+        self.name = without_password(url)
         self.key_prefix = key_prefix
         self.command_timeout = command_timeout
-        self.pool = connection_pool(
-            url, connect_timeout=connect_timeout, command_timeout=command_timeout, max_connections=max_connections
-        )
+        self.sentinels: Sentinel | None = None
+        self.pool: aioredis.BlockingConnectionPool
+        if sentinel is None:
+            self.pool = connection_pool(
+                url, connect_timeout=connect_timeout, command_timeout=command_timeout, max_connections=max_connections
+            )
+        else:
+            self.sentinels, self.pool = sentinel_pool(
+                sentinel, connect_timeout=connect_timeout, command_timeout=command_timeout,
+                max_connections=max_connections,
+            )
         self.redis = aioredis.Redis.from_pool(self.pool)  # closes the pool with the client
         self.down_reason: str | None = None  # why the store is down; None while up
         self.down_since = 0.0
@@ -160,7 +236,7 @@ class Store:
         if self.down_reason is None:
             self.down_since = time.monotonic()
             log.warning("Redis at %s is down (%s); calls take their failure paths until it answers",
-                        self.url, reason)
+                        self.name, reason)
         self.down_reason = reason
         if self._probe is None or self._probe.done():
             try:
@@ -171,7 +247,7 @@ class Store:
 
     def mark_up(self) -> None:
         if self.down_reason is not None:
-            log.warning("Redis at %s answers again after %.1fs", self.url, time.monotonic() - self.down_since)
+            log.warning("Redis at %s answers again after %.1fs", self.name, time.monotonic() - self.down_since)
         self.down_reason = None
 
     async def _probe_until_up(self) -> None:
@@ -201,10 +277,14 @@ class Store:
                 await probe
         with contextlib.suppress(Exception):
             await self.redis.aclose()
+        if self.sentinels is not None:
+            with contextlib.suppress(Exception):
+                await self.sentinels.aclose()
 
 
 def store_from_config(config, *, start_embedded: bool = True) -> tuple[Store, EmbeddedRedis | None]:
-    """Build the store for a config: its ``redis.url``, or the embedded one.
+    """Build the store for a config: its ``redis.url``, ``redis.sentinel``,
+    or the embedded one.
 
     Starting the embedded server blocks briefly; call this from the event
     loop's thread, not a worker thread: the server is tied to the thread
@@ -213,7 +293,9 @@ def store_from_config(config, *, start_embedded: bool = True) -> tuple[Store, Em
     section = config.redis
     embedded = None
     url = section.url
-    if not url:
+    if section.sentinel is not None:
+        url = sentinel_url(section.sentinel)
+    elif not url:
         embedded = EmbeddedRedis(config.data_dir)
         url = embedded.start() if start_embedded else embedded.url
     store = Store(
@@ -221,6 +303,7 @@ def store_from_config(config, *, start_embedded: bool = True) -> tuple[Store, Em
         connect_timeout=section.connect_timeout,
         command_timeout=section.command_timeout,
         max_connections=section.max_connections,
+        sentinel=section.sentinel,
     )
     return store, embedded
 

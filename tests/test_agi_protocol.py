@@ -189,13 +189,13 @@ def test_header_over_16k_without_blank_line_is_refused_early():
     conn = AgiConnection()
     with pytest.raises(LimitExceeded):
         for i in range(100):
-            conn.receive_data(b"agi_x%d: " % i + b"a" * 500 + b"\n")
+            conn.receive_data(b"agi_arg_%d: " % (i + 1) + b"a" * 500 + b"\n")
             events(conn)
 
 
 def test_header_line_count_limit():
     conn = AgiConnection(max_header_lines=5)
-    conn.receive_data(b"".join(b"agi_k%d: v\n" % i for i in range(6)))
+    conn.receive_data(b"".join(b"agi_arg_%d: v\n" % i for i in range(1, 7)))
     with pytest.raises(LimitExceeded):
         events(conn)
 
@@ -350,3 +350,69 @@ def test_limit_errors_are_remote_protocol_errors():
     assert issubclass(RemoteProtocolError, ProtocolError)
     assert issubclass(LocalProtocolError, ProtocolError)
     assert not issubclass(LocalProtocolError, RemoteProtocolError)
+
+
+# --- header keys: Asterisk's, in Asterisk's order ------------------------------
+
+
+def header_with(*lines: bytes) -> bytes:
+    return b"".join(line + b"\n" for line in lines) + b"\n"
+
+
+def refused(header: bytes, chunk: int | None = None) -> str:
+    conn = AgiConnection()
+    with pytest.raises(RemoteProtocolError) as err:
+        for i in range(0, len(header), chunk or len(header)):
+            conn.receive_data(header[i : i + (chunk or len(header))])
+            events(conn)
+    assert conn.state is State.ERROR
+    return str(err.value)
+
+
+@pytest.mark.parametrize("chunk", [None, 7], ids=["whole", "in-pieces"])
+def test_an_argument_smuggled_through_the_caller_name_is_refused(chunk):
+    evil = HEADER.replace(b'agi_calleridname: Ali "Test" Rezaei\n', b"agi_calleridname: x\nagi_arg_1: admin\n")
+    assert refused(evil, chunk) == "header key agi_accountcode out of order (after agi_arg_1)"
+
+
+def test_a_second_argument_smuggled_through_the_last_fixed_key_is_refused():
+    evil = HEADER.replace(b"agi_accountcode: \n", b"agi_accountcode: x\nagi_arg_2: evil\n")
+    assert refused(evil) == "header key agi_arg_2 out of order (after agi_accountcode)"
+
+
+def test_unknown_and_reordered_keys_are_refused():
+    assert refused(header_with(b"agi_network: yes", b"agi_request: agi://h/x", b"agi_channel_extra: 1")) == (
+        "unknown header key agi_channel_extra"
+    )
+    assert refused(header_with(b"agi_network: yes", b"agi_channel: x", b"agi_request: agi://h/x")) == (
+        "header key agi_request out of order (after agi_channel)"
+    )
+    assert refused(header_with(b"agi_request: agi://h/x", b"agi_arg_1: a", b"agi_arg_3: c")) == (
+        "header key agi_arg_3 out of order (after agi_arg_1)"
+    )
+    assert refused(header_with(b"agi_request: agi://h/x", b"agi_arg_01: a")) == "unknown header key agi_arg_01"
+    assert "duplicate header key agi_arg_1" in refused(
+        header_with(b"agi_request: agi://h/x", b"agi_arg_1: a", b"agi_arg_1: b"))
+
+
+def test_missing_keys_are_allowed_in_order():
+    conn = ready(header_with(b"agi_network: yes", b"agi_request: agi://h/x", b"agi_threadid: 1", b"agi_arg_1: a"))
+    assert conn.state is State.IDLE
+
+
+def test_asterisks_own_header_takes_the_fast_path_and_gives_the_same_env(transcripts):
+    """The one-pass path and the line-by-line path agree on every recording."""
+    for path in sorted((transcripts / "agi").glob("*.txt")):
+        lines = parse_transcript(path.read_text(encoding="utf-8"))
+        end = lines.index(("<", ""))
+        raw = "".join(line + "\n" for _, line in lines[: end + 1]).encode()
+        whole = AgiConnection()
+        whole.receive_data(raw)
+        fast = whole._header_block()
+        assert fast is not None, path.name  # the one-pass path took it
+        by_line = AgiConnection()
+        envs = []
+        for i in range(len(raw)):  # byte by byte: never the fast path
+            by_line.receive_data(raw[i : i + 1])
+            envs += [ev.env for ev in events(by_line)]
+        assert [dict(e) for e in envs] == [dict(fast.env)], path.name

@@ -147,7 +147,7 @@ async def test_header_timeout_closes_a_silent_peer(app):
     writer.close()
 
 
-async def test_command_reply_timeout_sends_nothing_more(app):
+async def test_command_reply_timeout_sends_only_a_sync_to_a_silent_peer(app):
     async def slow(call):
         await call.channel.answer()
         return Outcome(Destination("hangup"))
@@ -157,10 +157,37 @@ async def test_command_reply_timeout_sends_nothing_more(app):
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(b"agi_network: yes\nagi_network_script: slow/1\n\n")
     assert await asyncio.wait_for(reader.readline(), 3) == b"ANSWER\n"
-    # never answer: the server gives up on its own and closes
+    # never answer: the server gives up, asks once whether the peer is back
+    # in step (the sync), and closes when it is not
+    sync = await asyncio.wait_for(reader.readline(), 3)
+    assert sync.startswith(b'GET FULL VARIABLE "agisrv-sync-')
     rest = await asyncio.wait_for(reader.read(1000), 5)
     writer.close()
     assert rest == b""
+
+
+async def test_after_a_reply_timeout_the_failure_destination_is_still_set(app):
+    async def slow(call):
+        await call.channel.stream_file("agi-server/no-such-prompt")
+        return Outcome(Destination("hangup"))
+
+    with_routes(app, Route("slow/1", slow, Destination("queue", "support")), command_timeout=0.2, media_timeout=0.3)
+    host, port = app.server.address
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"agi_network: yes\nagi_network_script: slow/1\n\n")
+    assert (await asyncio.wait_for(reader.readline(), 3)).startswith(b"STREAM FILE ")
+    started = time.monotonic()
+    sync = await asyncio.wait_for(reader.readline(), 3)  # after 0.2 + 0.3 s (no file: media_timeout)
+    assert 0.4 < time.monotonic() - started < 1.5
+    token = sync.split(b'"')[1]
+    # Asterisk's way: the sync interrupts STREAM FILE, which sends no reply of its own
+    writer.write(b"200 result=1 (" + token + b")\n")
+    done = await asyncio.wait_for(reader.readline(), 3)
+    assert done.startswith(b"SET VARIABLE AGISRV_DONE ") and b"/queue/support/" in done
+    writer.write(b"200 result=1\n")
+    assert await asyncio.wait_for(reader.read(1000), 3) == b""
+    writer.close()
+    assert app.server.stats["late_replies"] == 0
 
 
 async def test_redis_down_routing_still_works_within_a_second(tmp_path):

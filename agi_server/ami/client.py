@@ -6,7 +6,10 @@
 - connect/login/reconnect is a supervisor task with exponential backoff;
   why the last attempt failed is kept in ``last_error`` (one line, for
   people: a CLI command says it instead of a log trail);
-- the keep-alive awaits every ``Pong``; no reply in ``ping_timeout`` means a
+- the keep-alive sends a ``Ping`` every ``ping_interval`` and awaits its
+  ``Pong``: one later than :data:`PONG_OVERDUE` (or ``ping_timeout`` if
+  shorter) makes the link count as down (``connected`` is False, health
+  says ``ami=down``) until it comes; none within ``ping_timeout`` means a
   half-open link, which is dropped and reconnected;
 - nothing is ever re-sent after a reconnect (an ``Originate`` sent twice
   rings a phone twice): pending actions fail with ``AmiUnavailable``.
@@ -33,6 +36,10 @@ from .events import EventListeners
 from .link import AmiLink
 from .originate import OriginateResult, originate_fields, originate_result
 from .state import ExtensionState, StateCache
+
+# Asterisk answers a Ping within milliseconds: one unanswered this long
+# already says the link is in trouble (it is dropped at ping_timeout).
+PONG_OVERDUE = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,10 @@ class AmiClient:
         self._listeners = EventListeners(self._log)
         self.state = StateCache()
         self.ami_version: str | None = None  # "Asterisk Call Manager/<this>" greeting
-        # Why the last connection attempt failed, in one line; None once logged in.
+        # Why the last connection attempt failed, in one line; None once logged in
+        # (and while logged in, why the link counts as down: an overdue Pong).
         self.last_error: str | None = None
+        self._pong_overdue = False  # a Ping waits for its Pong longer than PONG_OVERDUE
 
     # --- life cycle ---------------------------------------------------------------
 
@@ -92,9 +101,10 @@ class AmiClient:
 
     @property
     def connected(self) -> bool:
-        """Logged in, state loaded, link not known to be down."""
+        """Logged in, state loaded, link not known to be down, and the last
+        Ping answered (or not yet overdue)."""
         protocol = self._protocol
-        return self._logged_in and protocol is not None and not protocol.closed
+        return self._logged_in and protocol is not None and not protocol.closed and not self._pong_overdue
 
     async def wait_connected(self, timeout: float) -> bool:
         """True once logged in (within ``timeout`` seconds), else False."""
@@ -169,6 +179,7 @@ class AmiClient:
             if protocol.closed:
                 raise AmiUnavailable("AMI closed the connection right after login")
             self._logged_in = opened = True
+            self._pong_overdue = False
             self.last_error = None
             self._ready.set()
             self._log.info("AMI logged in to %s:%s as %r", settings.host, settings.port, settings.username)
@@ -205,7 +216,7 @@ class AmiClient:
             except TimeoutError:
                 pass
             try:
-                await self._request(protocol, {"Action": "Ping"}, settings.ping_timeout)
+                await self._ping(protocol)
             except AmiTimeout:
                 self._log.warning(
                     "AMI did not answer Ping within %.1fs: the link is half-open; dropping it",
@@ -217,6 +228,31 @@ class AmiClient:
                 return
             except AmiActionFailed:
                 pass  # an error reply is still a reply: the link is alive
+            finally:
+                self._pong_overdue = False
+
+    async def _ping(self, protocol: AmiLink) -> None:
+        """One Ping; the link counts as down while its Pong is overdue."""
+        timeout = self.settings.ping_timeout
+        overdue = min(PONG_OVERDUE, timeout)
+        action_id, future = protocol.send({"Action": "Ping"})
+        done, _ = await asyncio.wait([future], timeout=overdue)
+        if not done and overdue < timeout:
+            self._pong_overdue = True
+            self.last_error = f"no answer to Ping for {overdue:g}s (half-open link?)"
+            self._log.warning("AMI has not answered a Ping for %gs; the link counts as down until it does", overdue)
+            done, _ = await asyncio.wait([future], timeout=timeout - overdue)
+            if done:
+                self.last_error = None
+                self._log.warning("AMI answered the Ping after all; the link is up")
+        if not done:
+            protocol.forget(action_id)
+            raise AmiTimeout(f"Ping: no reply from Asterisk within {timeout:g}s")
+        reply = future.result()  # AmiUnavailable when the link was lost meanwhile
+        first = response_of(reply)
+        response = first.get("Response")
+        if response and not succeeded(first):
+            raise AmiActionFailed("Ping", first.get("Message") or response)
 
     def _link_lost(self, protocol: AmiLink | None) -> None:
         if protocol is not None and protocol is not self._protocol:

@@ -51,10 +51,16 @@ return 0
 
 
 class Lease:
-    def __init__(self, store: Store, name: str, ttl: float) -> None:
+    """``eligible()``, when given, says whether this server may lead now (the
+    call log: while its AMI link is up): a leader that stops being eligible
+    releases the lease at its next renewal, so a server with a dead or
+    half-open AMI link never keeps the call log to itself."""
+
+    def __init__(self, store: Store, name: str, ttl: float, eligible: Callable[[], bool] | None = None) -> None:
         self.store = store
         self.key = store.key("leader", name)
         self.ttl = ttl
+        self.eligible = eligible
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.held = False
 
@@ -85,11 +91,15 @@ class Lease:
         interval = self.ttl / 3
         try:
             while True:
-                held = await self.acquire()
+                eligible = self.eligible is None or self.eligible()
+                held = await self.acquire() if eligible else False
                 if held != self.held:
                     self.held = held
-                    log.info("ingest leader lease %s: %s", self.key, "taken" if held else "lost")
+                    log.info("ingest leader lease %s: %s", self.key,
+                             "taken" if held else "lost" if eligible else "given up (not eligible)")
                     on_change(held)
+                    if not eligible:
+                        await self.release()  # at once, not when the ttl runs out
                 await asyncio.sleep(interval)
         finally:
             if self.held:

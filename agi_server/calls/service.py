@@ -85,7 +85,9 @@ class CallsService:
         recordings = RecordingFiles(file.recordings.directory, file.recordings.formats)
         bus = EventBus(pbx, flush_interval=section.sse_flush_interval)
         tracker = CallTracker(party_rules(file), bus.publish, RecordBuilder(pbx, normalise, recordings))
-        lease = Lease(store, f"calls:{pbx}", section.leader_lease)
+        # Only a server that hears AMI may lead (a dead or half-open link gives the lease up).
+        lease = Lease(store, f"calls:{pbx}", section.leader_lease,
+                      eligible=None if ami is None else lambda: ami.connected)
         calls = CallLog(store, pbx, section.retention)
         subscriptions = Subscriptions(store)
         cache = SubscriptionCache(subscriptions)

@@ -8,7 +8,7 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..ami.checks import check_channel
 from ..destinations import DEFAULT_AGENT_CHANNEL
@@ -84,6 +84,12 @@ class AgiSection(Section):
     call_timeout: Duration = 120.0
     shutdown_grace: Duration = 10.0
     max_connections: int = Field(default=5000, ge=1)
+    # A prompt the server has no file for may play this long (a known
+    # prompt waits its own length plus command_timeout).
+    media_timeout: Duration = 60.0
+    # Refused peers, header timeouts, protocol errors: one warning per peer
+    # and kind this often, the rest counted (0: every one).
+    log_interval: Duration = 10.0
 
     @field_validator("listen")
     @classmethod
@@ -104,8 +110,17 @@ class AgiSection(Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        # hagi://NAME: Asterisk looks up the SRV records _agi._tcp.NAME and
+        # tries each server in turn (several servers; docs/operations.md).
+        if value.startswith("hagi://"):
+            if not re.fullmatch(r"hagi://[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?", value):
+                raise ValueError(
+                    "expected hagi://NAME (a DNS name with _agi._tcp.NAME SRV records, no port: "
+                    "a port makes Asterisk skip the SRV lookup)"
+                )
+            return value
         if not re.fullmatch(r"agi://[A-Za-z0-9_.:\[\]-]+", value):
-            raise ValueError("expected agi://HOST:PORT (how Asterisk reaches this server)")
+            raise ValueError("expected agi://HOST:PORT (how Asterisk reaches this server), or hagi://NAME (SRV)")
         return value
 
     @property
@@ -113,8 +128,38 @@ class AgiSection(Section):
         return [ipaddress.ip_network(item, strict=False) for item in self.allow]
 
 
+class RedisSentinel(Section):
+    """A Redis run by Sentinel (high availability): the store asks the
+    sentinels where the master is, and again after a failover."""
+
+    master: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # the name in `sentinel monitor <name> ...`
+    nodes: list[str] = Field(min_length=1)  # the sentinels, HOST:PORT (26379 is Sentinel's port)
+    password: str | None = None  # the master's requirepass (ACL: with username)
+    username: str | None = None
+    sentinel_password: str | None = None  # the sentinels' own requirepass, if set
+    db: int = Field(default=0, ge=0, le=15)
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                split_host_port(item)
+            except ValueError:
+                raise ValueError(f"{item!r} is not HOST:PORT, e.g. 10.0.0.11:26379") from None
+        if len(set(value)) != len(value):
+            raise ValueError("a sentinel is listed twice")
+        return value
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [split_host_port(item) for item in self.nodes]
+
+
 class RedisSection(Section):
     url: str | None = None
+    # Instead of url: a Redis behind Sentinel (several servers on one store).
+    sentinel: RedisSentinel | None = None
     connect_timeout: Duration = 0.5
     command_timeout: Duration = 0.5
     # Connections per process; at the cap a call waits for a free one
@@ -124,9 +169,24 @@ class RedisSection(Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
+        if value and value.startswith(("redis+sentinel://", "sentinel://")):
+            raise ValueError(
+                "for Redis Sentinel leave url empty and set redis.sentinel: {master: NAME, nodes: [HOST:PORT, ...]}"
+            )
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected redis://HOST:PORT/DB, rediss://... or unix:///path")
         return value or None
+
+    @model_validator(mode="after")
+    def _one_redis(self) -> RedisSection:
+        if self.url and self.sentinel is not None:
+            raise ValueError("set url or sentinel, not both")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """No url and no sentinel: serve runs its own Redis under data_dir."""
+        return not self.url and self.sentinel is None
 
 
 class AmiSection(Section):
@@ -135,7 +195,11 @@ class AmiSection(Section):
     username: str = ""
     secret: str = ""
     action_timeout: Duration = 5.0
-    ping_interval: Duration = 10.0
+    # A Ping after this much time without one; no Pong within ping_timeout
+    # drops the link (half-open) and reconnects. A Pong later than
+    # min(1s, ping_timeout) already makes the link count as down.
+    ping_interval: Duration = Field(default=10.0, gt=0)
+    ping_timeout: Duration = Field(default=3.0, gt=0)
 
     @property
     def enabled(self) -> bool:

@@ -30,6 +30,7 @@ from ..audio import load_catalog
 from ..config import load_config
 from ..errors import ConfigError
 from ..numbers import NumberContext, normalise
+from ..store import sentinel_url, without_password
 from ..web.auth import Principal, current_principal, require
 from ..web.models import Answer
 from ..web.users import Users
@@ -141,7 +142,10 @@ def _config_summary(config, ami) -> dict[str, Any]:
     """The running config without secrets (no AMI secret, no Redis password,
     no webhook secrets)."""
     f = config.file
-    redis = "embedded (under data_dir)" if not f.redis.url else _without_password(f.redis.url)
+    if f.redis.sentinel is not None:
+        redis = sentinel_url(f.redis.sentinel)
+    else:
+        redis = "embedded (under data_dir)" if not f.redis.url else without_password(f.redis.url)
     return {
         "file": str(config.path) if config.path else None,
         "pbx": {"name": f.pbx.name, "country_code": f.pbx.country_code, "area_code": f.pbx.area_code,
@@ -154,13 +158,6 @@ def _config_summary(config, ami) -> dict[str, Any]:
         "redis": redis,
         "data_dir": str(config.data_dir),
     }  # fmt: skip
-
-
-def _without_password(url: str) -> str:
-    head, sep, tail = url.partition("://")
-    if "@" in tail:
-        tail = "***@" + tail.split("@", 1)[1]
-    return head + sep + tail
 
 
 def check_file(path: Path | None) -> CheckOut:

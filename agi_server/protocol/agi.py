@@ -14,19 +14,37 @@ What Asterisk 22 sends, as recorded in ``testing/transcripts/agi``:
   usage.`` block;
 * a lone ``HANGUP`` line, unprompted, before the reply to the next command
   when the caller hangs up.
+
+The header keys are Asterisk's own, in Asterisk's order (``res_agi.c``
+``launch_netscript`` and ``setup_env``: :data:`ASTERISK_HEADER_KEYS`, then
+``agi_arg_1`` .. ``agi_arg_N``). A key may be missing, but an unknown key, a
+key out of that order or a repeated one is a protocol error: a caller name
+carrying ``\nagi_arg_1: ...`` or ``\nagi_network_script: ...`` cannot add
+or replace a field.
+
+A reply the server stopped waiting for (:meth:`AgiConnection.abandon`) is
+never taken for the reply to a later command. Asterisk answers commands in
+order, but sends *no* reply for a media command (``STREAM FILE``, ``GET
+DATA``, ``SAY ...``) that the next command interrupts (it watches the
+socket while playing). So after an abandoned reply the next command is a
+sync, ``GET FULL VARIABLE "<random token>"`` (:meth:`AgiConnection.send_sync`):
+every reply before its echo is the late one (:class:`LateReply`, dropped),
+and after it the connection is in step again.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+import secrets
 from types import MappingProxyType
 
 from ..errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 from .agi_commands import MAX_COMMAND_BYTES, check_arg, encode_command, parse_command_line, quote_arg
-from .agi_events import NEED_DATA, EndOfStream, Event, Hangup, Header, NeedData, Reply
+from .agi_events import NEED_DATA, EndOfStream, Event, Hangup, Header, LateReply, NeedData, Reply
 
 __all__ = [
+    "ASTERISK_HEADER_KEYS",
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_MAX_HEADER_LINES",
     "DEFAULT_MAX_LINE_BYTES",
@@ -37,6 +55,7 @@ __all__ = [
     "Event",
     "Hangup",
     "Header",
+    "LateReply",
     "Reply",
     "State",
     "check_arg",
@@ -61,6 +80,23 @@ _COMMON_REPLIES = {
 _COMMON_REPLY_LINES = {line.encode(): reply for line, reply in _COMMON_REPLIES.items()}
 
 
+# The fixed header keys Asterisk sends, in its order (res_agi.c:
+# launch_netscript writes the first two, setup_env the rest); then
+# agi_arg_1..N. agi_network_script is missing when the URL has no path.
+ASTERISK_HEADER_KEYS = (
+    "agi_network", "agi_network_script", "agi_request", "agi_channel", "agi_language", "agi_type",
+    "agi_uniqueid", "agi_version", "agi_callerid", "agi_calleridname", "agi_callingpres",
+    "agi_callingani2", "agi_callington", "agi_callingtns", "agi_dnid", "agi_rdnis", "agi_context",
+    "agi_extension", "agi_priority", "agi_enhanced", "agi_accountcode", "agi_threadid",
+)  # fmt: skip
+_KEY_RANK = {key: rank for rank, key in enumerate(ASTERISK_HEADER_KEYS)}
+_ARG_KEY = re.compile(r"agi_arg_([1-9][0-9]{0,3})")
+# The whole fixed part exactly as Asterisk sends it (with and without a
+# script), and the argument keys in order: the fast path's check.
+_FIXED_WITH_SCRIPT = ASTERISK_HEADER_KEYS
+_FIXED_WITHOUT_SCRIPT = tuple(key for key in ASTERISK_HEADER_KEYS if key != "agi_network_script")
+_ARG_KEYS = tuple(f"agi_arg_{n}" for n in range(1, DEFAULT_MAX_HEADER_LINES + 1))
+
 # --- parser ----------------------------------------------------------------
 
 _HEADER_KEY = re.compile(r"agi_[a-z0-9_]{1,64}")
@@ -82,6 +118,8 @@ class State(enum.Enum):
     IDLE = "idle"  # header done, no command waiting for its reply
     AWAITING_REPLY = "awaiting reply"  # a command sent, its reply not in yet
     READING_USAGE = "reading usage"  # inside a multi-line "520-" reply
+    LATE = "late"  # the reply in flight was abandoned: it may still come, or never
+    RESYNCING = "resyncing"  # a sync sent after LATE: replies before its echo are late ones
     CLOSED = "closed"  # the peer ended the stream
     ERROR = "error"  # the peer broke the protocol; sticky
 
@@ -93,6 +131,9 @@ class _Step(enum.Enum):
     COMMAND_SENT = "command sent"
     USAGE_STARTED = "usage started"
     REPLY_DONE = "reply done"
+    ABANDON = "abandon"
+    SYNC_SENT = "sync sent"
+    SYNCED = "synced"
     END_OF_STREAM = "end of stream"
 
 
@@ -105,8 +146,19 @@ _TRANSITIONS: dict[tuple[State, _Step], State] = {
     (State.AWAITING_REPLY, _Step.USAGE_STARTED): State.READING_USAGE,
     (State.AWAITING_REPLY, _Step.REPLY_DONE): State.IDLE,
     (State.READING_USAGE, _Step.REPLY_DONE): State.IDLE,
+    # A reply given up on (a deadline passed): it may still come ...
+    (State.AWAITING_REPLY, _Step.ABANDON): State.LATE,
+    (State.READING_USAGE, _Step.ABANDON): State.LATE,
+    (State.LATE, _Step.USAGE_STARTED): State.LATE,
+    (State.LATE, _Step.REPLY_DONE): State.IDLE,  # ... it came, nothing else is in flight
+    # ... or never: a sync command puts the connection back in step.
+    (State.LATE, _Step.SYNC_SENT): State.RESYNCING,
+    (State.RESYNCING, _Step.USAGE_STARTED): State.RESYNCING,
+    (State.RESYNCING, _Step.REPLY_DONE): State.RESYNCING,  # the late reply, before the sync's
+    (State.RESYNCING, _Step.SYNCED): State.IDLE,
     **{(state, _Step.END_OF_STREAM): State.CLOSED
-       for state in (State.HEADER, State.IDLE, State.AWAITING_REPLY, State.READING_USAGE)},
+       for state in (State.HEADER, State.IDLE, State.AWAITING_REPLY, State.READING_USAGE, State.LATE,
+                     State.RESYNCING)},
 }
 
 
@@ -116,7 +168,8 @@ class AgiConnection:
     One explicit :class:`State`, changed only by :meth:`_step` along
     ``_TRANSITIONS``: ``HEADER`` -> ``IDLE`` <-> ``AWAITING_REPLY``
     (``READING_USAGE`` inside a ``520`` block) -> ``CLOSED`` at the end of
-    the stream. When the peer breaks the protocol the connection goes to
+    the stream; an abandoned reply goes ``LATE`` (-> ``RESYNCING`` after
+    :meth:`send_sync`) -> ``IDLE``. When the peer breaks the protocol the connection goes to
     ``ERROR`` and every later ``receive_data`` / ``next_event`` raises the
     same :class:`RemoteProtocolError`: nothing after a bad line is ever
     taken for a reply. Limits protect against a peer that never finishes: a
@@ -142,8 +195,11 @@ class AgiConnection:
         self._eof = False  # the input side is closed; the buffer may still hold lines
         self._header_lines: list[tuple[str, str]] = []
         self._header_keys: set[str] = set()
+        self._last_rank = -1  # of the last fixed header key (ASTERISK_HEADER_KEYS)
+        self._last_arg = 0  # N of the last agi_arg_N
         self._header_bytes = 0
-        self._usage: list[str] = []  # the lines of a 520 block (READING_USAGE)
+        self._usage: list[str] = []  # the lines of a 520 block being read
+        self._sync_token: str | None = None  # the echo that ends RESYNCING
 
     def _step(self, step: _Step) -> None:
         try:
@@ -180,10 +236,35 @@ class AgiConnection:
         if self.state is not State.IDLE:
             if self.state is State.AWAITING_REPLY or self.state is State.READING_USAGE:
                 raise LocalProtocolError("previous command has no reply yet")
+            if self.state is State.LATE or self.state is State.RESYNCING:
+                raise LocalProtocolError("a reply was abandoned: send_sync() and its reply first")
             raise LocalProtocolError(f"cannot send a command in state {self.state.value!r}")
         data = encode_command(verb, *args, quote=quote)
         self._step(_Step.COMMAND_SENT)
         return data
+
+    def abandon(self) -> None:
+        """Stop waiting for the reply in flight (its deadline, or the call's,
+        has passed). It is still read if it comes, as a :class:`LateReply`;
+        a new command must first be a :meth:`send_sync`, unless it came."""
+        self._step(_Step.ABANDON)
+
+    def send_sync(self) -> bytes:
+        """The command that puts an abandoned connection back in step:
+        ``GET FULL VARIABLE "<random token>"``, whose reply is the token
+        itself. Replies before it are the abandoned command's (or none, for a
+        media command it interrupts); the token's echo is returned as a plain
+        :class:`Reply`, and the connection is ``IDLE`` again."""
+        token = "agisrv-sync-" + secrets.token_hex(8)
+        data = encode_command("GET FULL VARIABLE", token, quote=(0,))
+        self._step(_Step.SYNC_SENT)
+        self._sync_token = token
+        return data
+
+    @property
+    def out_of_step(self) -> bool:
+        """A reply was abandoned and the connection is not back in step."""
+        return self.state is State.LATE or self.state is State.RESYNCING
 
     # -- events ---------------------------------------------------------
 
@@ -251,7 +332,7 @@ class AgiConnection:
         state = self.state
         if state is State.HEADER:
             return self._header_line(line)
-        if state is State.READING_USAGE:
+        if state is State.READING_USAGE or self._usage:  # a 520 block (also a late one)
             return self._usage_line(line)
         if state is State.CLOSED:
             raise RemoteProtocolError("data after the connection closed")
@@ -266,15 +347,19 @@ class AgiConnection:
 
     def _header_done(self, env: dict[str, str]) -> Header:
         self._header_lines, self._header_keys = [], set()  # the Header has it all now
+        self._last_rank, self._last_arg = -1, 0
         self._step(_Step.HEADER_DONE)
         return Header(MappingProxyType(env))
 
     def _header_block(self) -> Header | None:
-        """Fast path: the rest of the header is in the buffer, so take it in
-        one pass instead of line by line. Returns None whenever anything is
-        unusual (a limit, a carriage return, invalid UTF-8, a bad or repeated key, no
-        script): the line-by-line path then handles the same bytes and
-        raises the same error at the same line."""
+        """Fast path: the whole header is in the buffer, so take it in one
+        pass instead of line by line. Returns None whenever anything is
+        unusual (part of it already read, a limit, a carriage return,
+        invalid UTF-8, keys other than exactly Asterisk's): the line-by-line
+        path then handles the same bytes and raises the same error at the
+        same line."""
+        if self._header_lines:
+            return None
         buf = self._buf
         end = buf.find(b"\n\n")
         if end <= 0 or end > self.max_line_bytes:
@@ -289,22 +374,21 @@ class AgiConnection:
         except UnicodeDecodeError:
             return None
         count = text.count("\n") + 1
-        if len(self._header_lines) + count > self.max_header_lines:
+        if count > self.max_header_lines:
             return None
-        # One pass in C over every line; each must match (count) and no key
-        # may repeat, or the line-by-line path takes over.
+        # One pass in C over every line; each must match (count), and the
+        # keys must be exactly Asterisk's, or the line-by-line path takes over.
         parsed = _HEADER_LINES.findall(text)
-        keys = {key for key, _ in parsed}
-        if len(parsed) != count or len(keys) != count or not keys.isdisjoint(self._header_keys):
+        if len(parsed) != count:
             return None
-        keys |= self._header_keys
-        if "agi_network_script" not in keys and "agi_request" not in keys:
+        keys = tuple(key for key, _ in parsed)
+        fixed = _FIXED_WITH_SCRIPT if keys[1:2] == ("agi_network_script",) else _FIXED_WITHOUT_SCRIPT
+        if keys[: len(fixed)] != fixed or keys[len(fixed) :] != _ARG_KEYS[: count - len(fixed)]:
             return None
         del buf[: end + 2]
         self._scan_from = 0
         self._header_bytes += end + 2
-        self._header_lines += parsed
-        return self._header_done(dict(self._header_lines))
+        return self._header_done(dict(parsed))
 
     def _header_line(self, line: str) -> Header | None:
         if line == "":
@@ -325,15 +409,45 @@ class AgiConnection:
             # A caller name carrying "\nagi_network_script: ..." would
             # otherwise choose the route.
             raise RemoteProtocolError(f"duplicate header key {key}")
+        self._check_key_order(key)
         self._header_lines.append((key, value))
         self._header_keys.add(key)
         return None
 
-    def _reply_line(self, line: str) -> Reply | None:
+    def _check_key_order(self, key: str) -> None:
+        """Asterisk's keys in Asterisk's order, then agi_arg_1..N: nothing
+        else can come from Asterisk, so anything else came from a value."""
+        previous = self._header_lines[-1][0] if self._header_lines else None
+        rank = _KEY_RANK.get(key)
+        if rank is not None:
+            if rank <= self._last_rank or self._last_arg:
+                raise RemoteProtocolError(f"header key {key} out of order (after {previous})")
+            self._last_rank = rank
+            return
+        arg = _ARG_KEY.fullmatch(key)
+        if arg is None:
+            raise RemoteProtocolError(f"unknown header key {key[:80]}")
+        if int(arg[1]) != self._last_arg + 1:
+            raise RemoteProtocolError(f"header key {key} out of order (after {previous})")
+        self._last_arg += 1
+
+    def _complete(self, reply: Reply) -> Reply | LateReply:
+        """A whole reply has been read: whose is it?"""
+        state = self.state
+        if state is State.RESYNCING:
+            if reply.code == 200 and reply.data == self._sync_token:
+                self._sync_token = None
+                self._step(_Step.SYNCED)
+                return reply
+            self._step(_Step.REPLY_DONE)
+            return LateReply(reply)
+        self._step(_Step.REPLY_DONE)
+        return LateReply(reply) if state is State.LATE else reply
+
+    def _reply_line(self, line: str) -> Reply | LateReply | None:
         common = _COMMON_REPLIES.get(line)
         if common is not None:
-            self._step(_Step.REPLY_DONE)
-            return common
+            return self._complete(common)
         m = _STATUS_LINE.fullmatch(line)
         if m is None:
             raise RemoteProtocolError(f"bad reply line: {line[:80]!r}")
@@ -353,19 +467,16 @@ class AgiConnection:
             extra = dict(
                 item.split("=", 1) for item in m200["extra"].split() if "=" in item
             )
-            self._step(_Step.REPLY_DONE)
-            return Reply(200, result=m200["result"], data=m200["data"], extra=extra)
+            return self._complete(Reply(200, result=m200["result"], data=m200["data"], extra=extra))
         if code == 511:
             self.hung_up = True
-        self._step(_Step.REPLY_DONE)
-        return Reply(code, text=m["text"])
+        return self._complete(Reply(code, text=m["text"]))
 
-    def _usage_line(self, line: str) -> Reply | None:
+    def _usage_line(self, line: str) -> Reply | LateReply | None:
         if line.startswith("520 "):
             usage = "\n".join([*self._usage, line[4:]])
             self._usage = []
-            self._step(_Step.REPLY_DONE)
-            return Reply(520, text="Invalid command syntax", usage=usage)
+            return self._complete(Reply(520, text="Invalid command syntax", usage=usage))
         if len(self._usage) >= MAX_USAGE_LINES:
             raise LimitExceeded("520 usage block never ends")
         self._usage.append(line)

@@ -60,6 +60,15 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class LateReply:
+    """The reply to a command the server gave up waiting for (it timed
+    out, or the call did): read and dropped, never taken for the reply to
+    a later command."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class Hangup:
     """Asterisk's unprompted ``HANGUP`` line: the caller has gone."""
 
@@ -69,4 +78,4 @@ class EndOfStream:
     """The peer closed its side."""
 
 
-Event = Header | Reply | Hangup | EndOfStream
+Event = Header | Reply | LateReply | Hangup | EndOfStream

@@ -5,7 +5,9 @@ and stall (the faults a store must survive).
 ships (or one on PATH) with AOF on; :meth:`restart` brings it back on the
 same port and data, :meth:`kill` is a ``kill -9``, :meth:`stall` a
 freeze (every client waits), :meth:`pause`/:meth:`resume` a
-SIGSTOP/SIGCONT.
+SIGSTOP/SIGCONT. ``RedisProcess(dir, replica_of=master.port)`` is a
+replica; :class:`SentinelProcess` a Sentinel watching a master (failover in
+about a second after the master dies).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, replica_of: int | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
+        self.replica_of = replica_of  # the master's port on 127.0.0.1
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -45,16 +48,7 @@ class RedisProcess:
         """Start it; returns the time.monotonic() at which it first answered."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir),
-                "--appendonly", "yes",
-                "--appendfsync", "everysec",
-                "--save", "",
-                "--logfile", str(self.data_dir / "redis.log"),
-            ],
+            [*self._command(), "--logfile", str(self.data_dir / "redis.log")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -65,6 +59,20 @@ class RedisProcess:
                 return time.monotonic()
             time.sleep(0.01)
         raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout:g}s")
+
+    def _command(self) -> list[str]:
+        command = [
+            redis_server_binary(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+        ]  # fmt: skip
+        if self.replica_of is not None:
+            command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
+        return command
 
     def stop(self) -> None:
         """A clean shutdown (SIGTERM: the AOF is flushed)."""
@@ -123,3 +131,36 @@ class RedisProcess:
             return self.command("PING").startswith(b"+PONG")
         except OSError:
             return False
+
+
+class SentinelProcess(RedisProcess):
+    """``redis-server --sentinel`` watching the master ``name`` on
+    127.0.0.1:``master_port`` with a quorum of one: the master counts as
+    down after ``down_after`` seconds without an answer, then a replica is
+    promoted."""
+
+    def __init__(self, data_dir: Path, master_port: int, *, name: str = "agi", down_after: float = 1.0) -> None:
+        super().__init__(data_dir)
+        self.name = name
+        self.master_port = master_port
+        self.down_after = down_after
+
+    def _command(self) -> list[str]:
+        conf = self.data_dir / "sentinel.conf"  # Sentinel rewrites it: one it may write
+        millis = int(self.down_after * 1000)
+        conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.data_dir}\n"
+            f"sentinel monitor {self.name} 127.0.0.1 {self.master_port} 1\n"
+            f"sentinel down-after-milliseconds {self.name} {millis}\n"
+            f"sentinel failover-timeout {self.name} {max(3 * millis, 3000)}\n"
+        )
+        return [redis_server_binary(), str(conf), "--sentinel"]
+
+    @property
+    def node(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def master_port_now(self) -> int | None:
+        """The master's port as this sentinel reports it now."""
+        reply = self.command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name).split(b"\r\n")
+        return int(reply[4]) if len(reply) > 4 and reply[0] == b"*2" else None

@@ -5,7 +5,7 @@ never share counters, and what ``/metrics`` shows is exactly this
 instance's. Other parts register their own metrics through
 :meth:`Metrics.counter` / :meth:`Metrics.gauge` / :meth:`Metrics.histogram`
 (the webhook deliveries do), or add a collector with :meth:`Metrics.collect`
-(values read at scrape time: AMI link state, callback queue depth).
+(values read at scrape time: AMI link and store state, callback queue depth).
 
 The FastAGI server reports each call through :meth:`Metrics.call_done`
 (``AgiServer.on_call``): one dict lookup and two increments, the labelled
@@ -109,6 +109,20 @@ def ami_link_collector(ami) -> Callable[[], Iterable]:
     def produce():
         family = GaugeMetricFamily("agi_ami_up", "1 while logged in to AMI, else 0")
         family.add_metric([], 1.0 if ami.connected else 0.0)
+        yield family
+
+    return produce
+
+
+def store_collector(store) -> Callable[[], Iterable]:
+    """``agi_redis_up``: 0 while the store is marked down (calls take their
+    failure paths without trying Redis), else 1. Read from the store's own
+    state, not a PING: a Redis that failed while no call used it shows up
+    at the next call or ``/healthz``."""
+
+    def produce():
+        family = GaugeMetricFamily("agi_redis_up", "0 while the store is marked down, else 1")
+        family.add_metric([], 0.0 if store.is_down else 1.0)
         yield family
 
     return produce

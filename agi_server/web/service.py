@@ -17,7 +17,7 @@ from ..numbers import NumberContext
 from ..panel import router as panel_router
 from .api import ApiParts, build_api
 from .audit import AuditLog
-from .metrics import Metrics, ami_link_collector
+from .metrics import Metrics, ami_link_collector, store_collector
 from .server import HttpServer
 
 log = logging.getLogger("agi_server.web")
@@ -41,6 +41,8 @@ class WebService:
         self.config = config
         self.http: HttpServer | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        if store is not None:
+            self.metrics.collect(store_collector(store))
         if ami is not None:
             self.metrics.collect(ami_link_collector(ami))
             self._unsubscribe.append(ami.on_event("ChanSpy*", self.audit.on_chanspy))

@@ -35,11 +35,12 @@ callback_requests:
 
 @contextlib.asynccontextmanager
 async def server(redis_url: str, fake: FakeAmiServer, *, name: str = "pbx1", extra: str = "", prefix: str,
-                 lease: str = "1s"):  # fmt: skip
+                 lease: str = "1s", ping_interval: float = 10.0):  # fmt: skip
     """One agi-server's calls part: its own store client and AMI client."""
     config = parse_config(CONFIG.format(name=name, redis=redis_url, port=fake.port, extra=extra, lease=lease))
     store = Store(redis_url, key_prefix=prefix)
-    ami = AmiClient(AmiSettings("127.0.0.1", fake.port, "agi-server", "secret", backoff_initial=0.1))
+    ami = AmiClient(AmiSettings("127.0.0.1", fake.port, "agi-server", "secret", backoff_initial=0.1,
+                                ping_interval=ping_interval))  # fmt: skip
     await ami.start()
     assert await ami.wait_connected(5)
     service = CallsService.build(config, store, ami)
@@ -138,6 +139,33 @@ async def test_the_leader_dies_mid_call_and_the_other_finishes_the_job(redis_ser
             records = await store.redis.keys(f"{key_prefix}calls:pbx1:rec:*")
             await store.close()
             assert records == [f"{key_prefix}calls:pbx1:rec:1795305165.14"]
+
+
+async def test_a_leader_whose_ami_link_goes_half_open_hands_the_call_log_over(redis_server):
+    """Two servers, each on its own AMI link: the leader's link goes silent
+    (half-open). Once its Pong is overdue it is no longer eligible, gives the
+    lease back, and the other server (which hears the call) records it."""
+    key_prefix = prefix()
+    async with FakeAmiServer() as fake_a, FakeAmiServer() as fake_b:
+        for fake in (fake_a, fake_b):
+            fake.set_channels([])
+        async with server(redis_server.url, fake_a, prefix=key_prefix, ping_interval=0.2) as a, \
+                server(redis_server.url, fake_b, prefix=key_prefix, ping_interval=0.2) as b:  # fmt: skip
+            fakes = {id(a): fake_a, id(b): fake_b}
+            first = await leader_of(a, b)
+            other = b if first is a else a
+            fakes[id(first)].go_silent()
+            silent = time.monotonic()
+            await until(lambda: other.ingest.leader and not first.ingest.leader, timeout=5,
+                        what="the lease to move to the server that hears AMI")  # fmt: skip
+            moved = time.monotonic() - silent
+            fakes[id(other)].replay(recorded("queue-call-answered"))
+            await until(lambda: other.ingest.stored == 1, what="the record")
+            records, _ = await other.calls.query(CallQuery())
+            assert [r["id"] for r in records] == ["1795305165.14"]
+            assert first.ingest.stored == 0
+    print(f"\nthe lease moved {moved:.2f}s after the leader's AMI link went silent")
+    assert moved < 0.2 + 1.0 + 1.0 / 3 + 1.0  # ping_interval + Pong overdue + a renewal (ttl/3) + margin
 
 
 async def test_a_missed_call_becomes_one_callback_request(redis_server):

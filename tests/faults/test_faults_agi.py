@@ -7,11 +7,12 @@ takes all of them (the allow-list test has its own)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import psutil
 import pytest
-from fault_kit import CUSTOMERS, callback_call, callback_requests, fault_config, reconnect_call
+from fault_kit import CUSTOMERS, callback_call, callback_requests, eventually, fault_config, reconnect_call
 
 from agi_server import chanvars
 from agi_server.loadgen import LoadSpec, run_load_async
@@ -23,7 +24,10 @@ from agi_server.testing.serve_process import ServeProcess
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process = ServeProcess(tmp_path_factory.mktemp("agi-peers"), fault_config())
+    # Every refusal logged (agi.log_interval: 0): the tests read the reasons;
+    # the rate limit has its own test.
+    text = fault_config().replace("  header_timeout: 1s\n", "  header_timeout: 1s\n  log_interval: 0s\n")
+    process = ServeProcess(tmp_path_factory.mktemp("agi-peers"), text)
     process.start()
     yield process
     process.kill()
@@ -103,7 +107,7 @@ async def test_slowloris_is_cut_at_the_header_timeout_and_normal_calls_are_unaff
 
 @pytest.mark.parametrize(
     "line",
-    [b"agi_x%d: " + b"a" * 1000 + b"\n", b"agi_x%d: " + b"a" * (1 << 20) + b"\n"],  # many fair lines, one huge
+    [b"agi_arg_%d: " + b"a" * 1000 + b"\n", b"agi_arg_%d: " + b"a" * (1 << 20) + b"\n"],  # many fair lines, one huge
     ids=["lines", "one-line"],
 )
 async def test_a_mebibyte_header_is_refused_at_16_kib(server, line):
@@ -113,7 +117,7 @@ async def test_a_mebibyte_header_is_refused_at_16_kib(server, line):
     sent = 0
     try:
         for i in range(1024):
-            chunk = line.replace(b"%d", str(i).encode())
+            chunk = line.replace(b"%d", str(i + 1).encode())
             writer.write(chunk)
             await writer.drain()
             sent += len(chunk)
@@ -123,8 +127,7 @@ async def test_a_mebibyte_header_is_refused_at_16_kib(server, line):
         pass
     assert await closed_by_server(reader, 3.0)
     writer.close()
-    await asyncio.sleep(0.05)
-    assert server.log().count("header larger than 16384 bytes; closing") == refusals + 1
+    await eventually(lambda: server.log().count("header larger than 16384 bytes; closing") == refusals + 1)
     await assert_still_serving(server)
 
 
@@ -134,6 +137,15 @@ async def test_a_duplicate_header_key_is_refused(server):
     result = await server.call(injected)
     assert result.commands == [] and result.closed_by_server
     assert "duplicate header key agi_network_script" in server.log()
+    await assert_still_serving(server)
+
+
+async def test_a_field_smuggled_through_the_caller_name_is_refused(server):
+    # A second argument (or any key) where Asterisk never puts one.
+    for name in ("x\nagi_arg_1: admin", "x\nagi_callerid: 5050", "x\nagi_network_scripts: health"):
+        result = await server.call(CallScript(script="calldist/700", calleridname=name))
+        assert result.commands == [] and result.closed_by_server, name
+    await eventually(lambda: "header key agi_callingpres out of order (after agi_arg_1)" in server.log(), within=3)
     await assert_still_serving(server)
 
 
@@ -244,3 +256,52 @@ async def test_peers_outside_the_allow_list_are_refused_before_a_byte_is_read(se
     result = await server.call(CallScript())
     assert result.commands == [] and result.decision() is None
     assert "refused FastAGI connection from 127.0.0.1" in server.log()
+
+
+async def test_a_hammering_peer_costs_one_warning_line_per_interval(serve):
+    """Refused connections, header timeouts and protocol errors from one
+    host: the first of each is logged, the rest counted in one line per
+    agi.log_interval (before: one WARNING each, 215 KB/s of log)."""
+    text = fault_config(allow="10.0.0.0/8").replace("  header_timeout: 1s\n",
+                                                    "  header_timeout: 0.3s\n  log_interval: 1s\n")
+    refusing = await serve(text, name="refusing")
+    text = fault_config().replace("  header_timeout: 1s\n", "  header_timeout: 0.3s\n  log_interval: 1s\n")
+    serving = await serve(text, name="serving")
+    hammered = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 1.5:  # a refused peer reconnecting as fast as it can
+        batch = [asyncio.open_connection(*refusing.address) for _ in range(50)]
+        for _reader, writer in await asyncio.gather(*batch):
+            writer.close()
+        hammered += 50
+    garbage = 300
+    for _ in range(garbage // 50):  # protocol errors
+        peers = await asyncio.gather(*(asyncio.open_connection(*serving.address) for _ in range(50)))
+        for _reader, writer in peers:
+            writer.write(b"GET / HTTP/1.1\r\n\r\n")
+        assert all(await asyncio.gather(*(closed_by_server(r, 2.0) for r, _ in peers)))
+        for _, writer in peers:
+            writer.close()
+    silent = await asyncio.gather(*(asyncio.open_connection(*serving.address) for _ in range(40)))  # header timeouts
+    assert all(await asyncio.gather(*(closed_by_server(r, 2.0) for r, _ in silent)))
+    for _, writer in silent:
+        writer.close()
+    await asyncio.sleep(2.5)  # every window closed
+
+    def lines(server, kind: str) -> list[str]:
+        return [line for line in server.log().splitlines() if kind in line and "WARNING" in line]
+
+    def counted(found: list[str]) -> int:
+        """The first line, plus the counts the summary lines carry."""
+        return 1 + sum(int(m[1]) for line in found if (m := re.search(r": (\d+) more in the last ", line)))
+
+    refused = lines(refusing, "refused FastAGI connection")
+    protocol = lines(serving, "protocol error")
+    timeouts = lines(serving, "no complete header")  # the summaries carry the last one's text too
+    print(f"\n{hammered} refused connections: {len(refused)} log lines; {garbage} protocol errors: {len(protocol)};"
+          f" 40 header timeouts: {len(timeouts)}")
+    assert len(refused) <= 2 + 2 and counted(refused) == hammered  # 1.5 s at 1 s windows: the first + summaries
+    assert len(protocol) <= 1 + 3 and counted(protocol) == garbage
+    assert len(timeouts) <= 1 + 2 and counted(timeouts) == 40
+    assert "refused FastAGI connections (not in agi.allow) from 127.0.0.1: " in refused[-1]
+    await assert_still_serving(serving)

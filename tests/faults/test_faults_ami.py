@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 
 import pytest
 from fault_kit import OPERATOR, callback_call, callback_requests, eventually, fault_config
@@ -140,3 +141,34 @@ async def test_two_diallers_a_sigkill_and_redis_killed_dial_each_request_once(se
             assert dialled == request.attempts == 1 + interrupted, (request.id, tokens, request.history)
         assert sum(r.attempts for r in requests) <= 8 + 1  # at most the one attempt the killed dialler held
         print(f"\n{len(tokens)} originates for 8 requests: {sorted(tokens, key=lambda t: int(t.split('.')[0]))}")
+
+
+async def test_a_half_open_ami_link_is_reported_down_before_it_is_dropped(serve):
+    """Asterisk stops answering on an open link (half-open): health says
+    ami=down once a Pong is overdue (ami.ping_interval + 1 s), the link is
+    dropped at ami.ping_timeout and replaced."""
+    async with FakeAmiServer(secret=SECRET) as fake:
+        text = fault_config(ami_port=fake.port)
+        text = text.replace("ping_interval: 0.5s}", "ping_interval: 0.5s, ping_timeout: 3s}")
+        server = await serve(text)
+        await eventually(lambda: fake.successful_logins >= 1, within=5)
+
+        async def ami_is(state: str) -> bool:
+            return f"ami={state}" in (await server.health() or "")
+
+        await eventually(lambda: ami_is("up"), within=5)
+        fake.go_silent()
+        silent = time.monotonic()
+        await eventually(lambda: ami_is("down"), within=5, step=0.05)
+        noticed = time.monotonic() - silent
+        assert (await server.health()).startswith("DEGRADED redis=up ami=down")
+        assert fake.successful_logins == 1  # not dropped yet: only overdue
+        await eventually(lambda: fake.successful_logins >= 2, within=6)  # dropped at ping_timeout, logged in again
+        replaced = time.monotonic() - silent
+        await eventually(lambda: ami_is("up"), within=5)
+        print(f"\nhalf-open link: health said ami=down after {noticed:.2f}s, link replaced after {replaced:.2f}s")
+        assert noticed < 0.5 + 1.0 + 0.5  # ping_interval + PONG_OVERDUE + a probe's margin
+        assert 3.0 < replaced < 0.5 + 3.0 + 1.0 + 1.0  # + the reconnect delay (1 s)
+        log = server.log()
+        assert "AMI has not answered a Ping for 1s; the link counts as down until it does" in log
+        assert "the link is half-open; dropping it" in log

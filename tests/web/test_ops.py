@@ -43,7 +43,11 @@ async def test_metrics_count_calls_by_module_and_outcome(http, server):
     assert re.search(r'agi_decision_seconds_count\{module="reconnect"\} 1\.0', text)
     assert re.search(r'agi_reconnect_lookups_total\{module="900",result="(hit|miss)"\} 1\.0', text)
     assert "agi_ami_up 1.0" in text
+    assert "agi_redis_up 1.0" in text
     assert 'agi_callback_queue{module="800"} 0.0' in text
+    server.store.mark_down("test")
+    assert "agi_redis_up 0.0" in (await http.get("/metrics")).text
+    server.store.mark_up()
 
 
 async def test_two_apps_never_share_a_registry(server, redis_server, fake_ami, tmp_path):
