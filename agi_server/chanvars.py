@@ -26,6 +26,10 @@ CALLER_E164 = "AGISRV_CALLER_E164"
 # Reconnect: the remembered operator's extension, and ring timeout seconds.
 OPERATOR = "AGISRV_OPERATOR"
 RING_TIMEOUT = "AGISRV_RING_TIMEOUT"
+# Call distribution: the winning item's queue_then_next in whole seconds (set
+# only for such items): the module rings the queue itself with Queue() for
+# that long, then the call goes on at the module's next destination.
+QUEUE_THEN_NEXT = "AGISRV_QUEUE_THEN_NEXT"
 # Set on an answered call by the answer hook: which module recorded it.
 ANSWERED_BY = "AGISRV_ANSWERED_BY"
 # Health route result.

@@ -145,11 +145,11 @@ def split_host_port(value: str) -> tuple[str, int]:
     return m[1], int(m[2])
 
 
-def refuse_moved(data: object, moved: dict[str, str]) -> object:
+def refuse_moved(data: object, moved: dict[str, str], why: str = "one rule for every module") -> object:
     """A ``mode="before"`` check: keys that moved elsewhere are refused with
-    where they went (not the generic "unknown key")."""
+    where they went and why (not the generic "unknown key")."""
     if isinstance(data, dict):
         for key, where in moved.items():
             if key in data:
-                raise ValueError(f"{key!r} has moved: set {where} (one rule for every module)")
+                raise ValueError(f"{key!r} has moved: set {where} ({why})")
     return data

@@ -135,9 +135,29 @@ def test_number_policy():
     assert policy.accept("9121234567").national == "09121234567"
     assert policy.accept("88776655").national == "02188776655"  # a local number gets the area code
     assert policy.accept("۰۹۱۲۱۲۳۴۵۶۷").national == "09121234567"
+    assert policy.accept("0912-123-4567").dial == "909121234567"
     for refused in ("anonymous", "", "00447911123456", "+447911123456", "5050", "0912123456", "0912*123456"):
         assert policy.accept(refused) is None, refused
     assert NumberPolicy(["+98912_______"], NumberContext()).accept("09351234567") is None
+
+
+@pytest.mark.parametrize("number", ["09091234567", "09061234567", "0909 123 4567", "+989061234567", "+449091234567"])
+def test_number_policy_refuses_what_the_number_library_says_is_not_a_valid_line(number):
+    """The allow-list matched shapes only: _09XXXXXXXXX let unallocated
+    ranges through and the dialler originated them. The number library
+    (valid mobile or fixed line) decides first; the patterns on top."""
+    assert NumberPolicy(["_09XXXXXXXXX", "_0[1-8]XXXXXXXXX"], NumberContext()).accept(number) is None
+    assert NumberPolicy(["regex:.*"], NumberContext()).accept(number) is None
+
+
+def test_number_policy_patterns_work_on_top_of_the_number_library():
+    ctx = NumberContext()
+    mobiles_only = NumberPolicy(["_09XXXXXXXXX"], ctx)
+    assert mobiles_only.accept("09121234567") is not None
+    assert mobiles_only.accept("02188776655") is None
+    foreign_too = NumberPolicy(["_09XXXXXXXXX", "regex:\\+44.*"], ctx)
+    assert foreign_too.accept("+447911123456").national == "00447911123456"  # a valid UK mobile
+    assert foreign_too.accept("+449091234567") is None  # a UK premium-rate number: never
 
 
 def test_list_table_is_readable():

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 
 from agi_server import chanvars
 from agi_server.cli import main
+from agi_server.config import parse_config
 from agi_server.dialplan import render_dialplan
+from agi_server.errors import ConfigError
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.controller import config_for_test, running_server
 from agi_server.testing.dialplan_runner import evaluate, run_context
@@ -54,6 +56,15 @@ call_distributions:
     failure: "ivr:3"
     items:
       - {order: 1, type: international, destination: "queue:foreign"}
+  - code: "703"
+    name: Queue, then next
+    next: "context:after,next,1"
+    failure: "extension:997"
+    ring_timeout: 5s
+    items:
+      - {order: 1, type: mobile, destination: "queue:sales", queue_then_next: 45s}
+      - {order: 2, type: city, destination: "extension:101"}
+      - {order: 3, type: intercity, destination: "queue:support"}
 """
 
 
@@ -133,21 +144,50 @@ async def test_routing_works_with_redis_down(tmp_path):
 # --- the generated dialplan, walked like Asterisk -------------------------
 
 
-async def test_dialplan_rings_the_chosen_extension_then_continues_at_next(app):
+def dialplan_of(app) -> str:
     host, port = app.server.address
-    config = app.config
-    snippet = render_dialplan(config).replace("agi://127.0.0.1:4573", f"agi://{host}:{port}")
-    run = await run_context(snippet, "agi-calldist-700", call=CallScript(callerid="09391234567"))
-    assert run.rang == [("Dial", "Local/107@from-internal,30")]
+    return render_dialplan(app.config).replace("agi://127.0.0.1:4573", f"agi://{host}:{port}")
+
+
+async def test_dialplan_rings_the_chosen_extension_as_an_agent_then_continues_at_next(app):
+    """The one agent rule (FreePBX: from-queue-exten-only, never the
+    voicemail) for ring_timeout; nobody answers (the runner's Dial), so the
+    call goes on at next."""
+    run = await run_context(dialplan_of(app), "agi-calldist-700", call=CallScript(callerid="09391234567"))
+    assert run.rang == [("Dial", "Local/107@from-queue-exten-only/n,30")]
     assert (run.ended, run.target) == ("goto", "ext-queues,support,1")  # next
 
 
-async def test_dialplan_rings_a_queue(app):
-    host, port = app.server.address
-    snippet = render_dialplan(app.config).replace("agi://127.0.0.1:4573", f"agi://{host}:{port}")
-    run = await run_context(snippet, "agi-calldist-701", call=CallScript(callerid="09121234567"))
-    assert run.rang == [("Queue", "lowest-order")]
-    assert run.target == "agi-hangup,s,1" or run.ended == "hangup"
+async def test_dialplan_enters_a_queue_the_pbx_way(app):
+    """queue:x is Goto(ext-queues,x,1): the queue's FreePBX settings and its
+    own fail-over apply; the module never runs Queue() itself."""
+    run = await run_context(dialplan_of(app), "agi-calldist-701", call=CallScript(callerid="09121234567"))
+    assert (run.ended, run.target) == ("goto", "ext-queues,lowest-order,1")
+    assert run.rang == []
+    assert "Queue(" not in render_dialplan(app.config).split("[agi-calldist-703]")[0]
+
+
+async def test_dialplan_rings_a_queue_then_next_only_for_items_that_opt_in(app):
+    plan = dialplan_of(app)
+    run = await run_context(plan, "agi-calldist-703", call=CallScript(callerid="09121234567"))
+    assert run.rang == [("Queue", "sales,,,,45")]
+    assert (run.ended, run.target) == ("goto", "after,next,1")
+    nodest = [step.data for step in run.steps if step.app == "Set" and step.data.startswith("__NODEST=")]
+    assert nodest == ["__NODEST=sales", "__NODEST="]  # FreePBX's from-queue rings members only with it
+    run = await run_context(plan, "agi-calldist-703", call=CallScript(callerid="03132345678"))
+    assert (run.ended, run.target) == ("goto", "ext-queues,support,1")
+    # A stale value from an earlier module on the channel does not count.
+    run = await run_context(plan, "agi-calldist-703", call=CallScript(callerid="03132345678"),
+                            variables={chanvars.QUEUE_THEN_NEXT: "9"})
+    assert (run.ended, run.target) == ("goto", "ext-queues,support,1")
+
+
+async def test_no_match_enters_an_extension_failure_like_the_server_down_path(app):
+    """failure: extension:997 is Goto(from-internal,997,1) whether no item
+    matched or the server could not decide -- never rung as an agent."""
+    run = await run_context(dialplan_of(app), "agi-calldist-703", call=CallScript(callerid="+442079460000"))
+    assert (run.ended, run.target) == ("goto", "from-internal,997,1")
+    assert run.rang == []
 
 
 async def test_dialplan_falls_back_when_the_server_is_down(tmp_path):
@@ -209,7 +249,71 @@ def test_route_command_explains_no_match(tmp_path):
     assert "no item matched: failure destination ivr:3" in result.output
 
 
+@pytest.mark.parametrize(
+    ("caller", "last_line"),
+    [
+        ("09121234567", "Queue(sales,,,,45) in agi-calldist-703: "),
+        ("02188776655", "Dial(Local/101@from-queue-exten-only/n,5): 101's phone alone for 5s"),
+        ("03132345678", "Goto(ext-queues,support,1): the PBX's queue support"),
+        ("+442079460000", "Goto(from-internal,997,1): "),
+    ],
+)
+def test_route_command_ends_with_what_the_dialplan_runs(tmp_path, caller, last_line):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(RULES)
+    result = CliRunner().invoke(main, ["route", "-c", str(cfg), "--caller", caller, "--code", "703"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].strip().startswith(last_line), result.output
+    if last_line.startswith(("Dial", "Queue")):
+        assert "Goto(after,next,1) (next: context:after,next,1)" in result.output
+    else:
+        assert "next is not used" in result.output
+
+
 def test_route_command_unknown_code():
     result = CliRunner().invoke(main, ["route", "-c", str(EXAMPLE), "--caller", "1", "--code", "999"])
     assert result.exit_code == 1
     assert "no call distribution with code '999'" in result.output
+
+
+# --- config ----------------------------------------------------------------------
+
+
+def config_problems(rule_set: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config("call_distributions:\n" + rule_set, env={})
+    return [str(p) for p in info.value.problems]
+
+
+def test_queue_timeout_moved_to_the_items_that_want_it():
+    (found,) = config_problems("""
+  - {code: "700", name: A, next: hangup, failure: hangup, queue_timeout: 60s,
+     items: [{order: 1, type: any, destination: "queue:sales"}]}
+""")
+    assert found.startswith("call_distributions[0](code 700):")
+    assert "'queue_timeout' has moved" in found and "queue_then_next" in found, found
+    assert "PBX's way" in found, found
+
+
+@pytest.mark.parametrize(
+    ("item", "says"),
+    [
+        ('{order: 1, type: any, destination: "extension:101", queue_then_next: 30s}', "applies to a queue"),
+        ('{order: 1, type: any, destination: "queue:sales", queue_then_next: 0s}', "at least 1s"),
+        ('{order: 1, type: any, destination: "extension:*97"}', "context:CONTEXT,*97,1"),
+    ],
+)
+def test_item_problems_are_named(item, says):
+    (found,) = config_problems(f"""
+  - {{code: "700", name: A, next: hangup, failure: hangup, items: [{item}]}}
+""")
+    assert found.startswith("call_distributions[0](code 700).items[0]") and says in found, found
+
+
+def test_queue_then_next_is_accepted_on_a_queue_item():
+    config = parse_config("""
+call_distributions:
+  - {code: "700", name: A, next: hangup, failure: hangup,
+     items: [{order: 1, type: any, destination: "queue:sales", queue_then_next: 1m}]}
+""", env={})
+    assert config.file.call_distributions[0].items[0].queue_then_next == 60.0

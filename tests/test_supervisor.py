@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agi_server.ami import CHANSPY_OPTIONS, SupervisorError, chanspy_data, dial_number, ring_channel
+from agi_server.ami import CHANSPY_OPTIONS, SupervisorError, chanspy_data, ring_channel
 from agi_server.cli import main
 from agi_server.config import load_config
 from agi_server.errors import UnsafeValue
+from agi_server.numbers import NotDialable, NumberContext, dialable
 from agi_server.testing.ami_server import FakeAmiServer
 from helpers import example_text
 
@@ -168,8 +169,14 @@ def test_click_to_call_matches_the_recording(fake, tmp_path):
         ("09121234567", "9", "909121234567"),
         ("+989121234567", "", "09121234567"),
         ("+989121234567", "0", "009121234567"),
-        ("+447700900123", "9", "900447700900123"),
-        ("88776655", "", "88776655"),
+        ("+447911123456", "9", "900447911123456"),
+        ("88776655", "", "02188776655"),  # a local number gets the PBX's area code
+        ("989121234567", "", "09121234567"),
+        ("9121234567", "9", "909121234567"),
+        ("00989121234567", "9", "909121234567"),
+        ("99121234567", "9", "909121234567"),  # the exit code typed too: still once
+        ("۰۹۱۲-۱۲۳-۴۵۶۷", "9", "909121234567"),
+        ("(0912) 123 4567", "", "09121234567"),
     ],
 )
 def test_click_to_call_prefixes_the_exit_code(fake, tmp_path, number, exit_code, dialled):
@@ -181,12 +188,12 @@ def test_click_to_call_prefixes_the_exit_code(fake, tmp_path, number, exit_code,
 
 
 def test_click_to_call_into_a_missing_extension_is_a_clear_error(fake, tmp_path):
-    fake.run(fake.server.add_missing_extension, "0000", "from-internal")
+    fake.run(fake.server.add_missing_extension, "09121234567", "from-internal")
     config = write_config(tmp_path, fake.server.port)
-    result = run_cli("call", "5051", "0000", "-c", str(config))
+    result = run_cli("call", "5051", "09121234567", "-c", str(config))
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "error: cannot dial 0000 in context from-internal: Asterisk says 'Extension does not exist.'"
+        "error: cannot dial 09121234567 in context from-internal: Asterisk says 'Extension does not exist.'"
     )
 
 
@@ -196,7 +203,10 @@ def test_click_to_call_into_a_missing_extension_is_a_clear_error(fake, tmp_path)
         ("5051", "12,3"),
         ("5051", "0912&PJSIP/x"),
         ("5051", "0912\r\nAction: Logoff"),
-        ("5051", "0912 123"),
+        ("5051", "0912 123"),  # spaces are fine, but seven digits are no phone number
+        ("5051", "0912;Hangup"),
+        ("5051", "5050"),  # an extension is not a customer's number
+        ("5051", "1234567890" * 4),
         ("5051&PJSIP/evil", "0912"),
         ("50,51", "0912"),
         ("5051", ""),
@@ -213,7 +223,9 @@ def test_click_to_call_refuses_bad_input_before_connecting(fake, tmp_path, from_
 # --- AMI trouble -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["whisper", "5051", "--from", "300"], ["call", "5051", "0912"], ["status"]])
+@pytest.mark.parametrize(
+    "command", [["whisper", "5051", "--from", "300"], ["call", "5051", "09121234567"], ["status"]]
+)
 def test_unreachable_ami_is_one_clear_line(tmp_path, command):
     config = write_config(tmp_path, free_port())
     result = run_cli(*command, "--timeout", "0.5", "-c", str(config))
@@ -264,8 +276,16 @@ def test_ring_channel_is_the_one_agent_rule(tmp_path):
             ring_channel(config.names, bad)
 
 
-def test_dial_number_refuses_what_is_not_a_number():
-    assert dial_number("+989121234567", "98", "9") == "909121234567"
-    for bad in ("0912-123", "0912#", "+", "٠٩١٢"):
+def test_click_to_call_reads_numbers_with_the_one_normaliser():
+    """Dashes, spaces and Persian or Arabic-Indic digits are how CRMs and
+    people write numbers: accepted (they used to be refused); what is not a
+    phone number still is, before anything reaches AMI."""
+    ctx = NumberContext("98", "21", "9")
+    assert dialable("+989121234567", ctx).dial == "909121234567"
+    assert dialable("0912-123-4567", ctx).dial == "909121234567"
+    assert dialable("٠٩١٢١٢٣٤٥٦٧", ctx).dial == "909121234567"
+    for bad in ("0912-123", "0912#", "+", "٠٩١٢", "", "anonymous"):
         with pytest.raises(UnsafeValue):
-            dial_number(bad, "98")
+            dialable(bad, ctx)
+    with pytest.raises(NotDialable, match="not a phone number"):
+        dialable("0912;Hangup", ctx)

@@ -37,7 +37,7 @@ from .checks import (
     check_exten,
     check_number,
 )
-from .click_to_call import ClickToCallResult, click_to_call, dial_number
+from .click_to_call import ClickToCallResult, click_to_call
 from .client import AmiClient, AmiSettings
 from .originate import ORIGINATE_REASONS, OriginateResult
 from .state import EXTENSION_STATUS_TEXT, ExtensionState, StateCache
@@ -69,7 +69,6 @@ __all__ = [
     "check_exten",
     "check_number",
     "click_to_call",
-    "dial_number",
     "extension_of",
     "join_agent_call",
     "locate_call",

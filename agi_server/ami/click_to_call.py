@@ -1,8 +1,11 @@
 """Click-to-call: ring the user's extension, then dial the number.
 
 The Originate rings the user through the PBX's own dialplan and, when they
-answer, dials the customer in the outbound context, the exit code in front
-when outside lines need one (recording ``originate-click-to-call.txt``).
+answer, dials the customer in the outbound context (recording
+``originate-click-to-call.txt``). The number arrives already read by
+``numbers.dialable`` (the CLI and the HTTP API read it before connecting,
+so a bad number never reaches AMI): its ``dial`` form is the national
+number with the exit code in front once; ``check_number`` is the last guard.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 
 from ..destinations import DialplanNames
 from ..errors import AmiActionFailed
-from ..numbers import check_extension
+from ..numbers import DialNumber, check_extension
 from .chanspy import SupervisorError, caller_id, ring_channel
 from .checks import check_number
 from .client import AmiClient
@@ -20,22 +23,10 @@ from .originate import OriginateResult
 CLICK_TO_CALL_NAME = "Click to call"
 
 
-def dial_number(number: str, country_code: str, exit_code: str = "") -> str:
-    """What the PBX dials for ``number``: international forms made local
-    (``+98912...`` -> ``0912...``, ``+44...`` -> ``0044...``), then the exit
-    code (``9``, ``0``) in front when outside lines need one."""
-    number = check_number(number)
-    if number.startswith("+"):
-        digits = number[1:]
-        domestic = bool(country_code) and digits.startswith(country_code)
-        number = "0" + digits[len(country_code) :] if domestic else "00" + digits
-    return check_number(f"{exit_code}{number}")
-
-
 @dataclass(frozen=True)
 class ClickToCallResult:
     from_ext: str
-    number: str
+    number: DialNumber
     dialled: str
     context: str
     originate: OriginateResult
@@ -50,15 +41,14 @@ async def click_to_call(
     ami: AmiClient,
     names: DialplanNames,
     from_ext: str,
-    number: str,
+    number: DialNumber,
     *,
-    country_code: str,
-    exit_code: str = "",
     ring_timeout: float = 30.0,
 ) -> ClickToCallResult:
-    """Ring ``from_ext``; when it answers, dial ``number`` in the outbound context."""
+    """Ring ``from_ext``; when it answers, dial ``number`` (read by
+    ``numbers.dialable``) in the outbound context."""
     from_ext = check_extension(from_ext)
-    dialled = dial_number(number, country_code, exit_code)
+    dialled = check_number(number.dial)
     channel = ring_channel(names, from_ext)
     try:
         result = await ami.originate(

@@ -22,14 +22,13 @@ from ..ami import (
     JoinResult,
     SupervisorError,
     click_to_call,
-    dial_number,
     join_agent_call,
     ring_channel,
 )
 from ..assembly import ami_client
 from ..config import Config
 from ..errors import AmiUnavailable
-from ..numbers import check_extension
+from ..numbers import check_extension, dialable
 from .common import config_option, load_or_exit
 from .tables import format_table
 
@@ -73,13 +72,12 @@ async def join_call(config: Config, mode: str, agent: str, supervisor: str, *, t
 
 async def call_number(config: Config, from_ext: str, number: str, *, timeout: float = 3.0,
                       ring_timeout: float = 30.0) -> ClickToCallResult:
-    """``agi-server call FROM NUMBER``."""
-    pbx = config.pbx
+    """``agi-server call FROM NUMBER``: NUMBER in any common form
+    (``numbers.dialable``), read before connecting."""
     ring_channel(config.names, from_ext)
-    dial_number(number, pbx.country_code, pbx.exit_code)
+    customer = dialable(number, config.numbers)
     async with ami_session(config, timeout) as ami:
-        return await click_to_call(ami, config.names, from_ext, number, country_code=pbx.country_code,
-                                   exit_code=pbx.exit_code, ring_timeout=ring_timeout)
+        return await click_to_call(ami, config.names, from_ext, customer, ring_timeout=ring_timeout)
 
 
 def _roles(config: Config) -> dict[str, str]:
@@ -142,7 +140,7 @@ def spy_command(mode: str) -> click.Command:
 @_ami_timeout_option
 @_ring_timeout_option
 def call(config_path: Path, from_ext: str, number: str, timeout: float, ring_timeout: float) -> None:
-    """Click-to-call: ring FROM, then dial NUMBER (exit code prefixed)."""
+    """Click-to-call: ring FROM, then dial NUMBER (any common form; exit code prefixed)."""
     config = load_or_exit(config_path)
     _report(asyncio.run(call_number(config, from_ext, number, timeout=timeout, ring_timeout=ring_timeout)))
 

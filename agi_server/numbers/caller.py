@@ -46,7 +46,10 @@ _WITHHELD = frozenset({"", "anonymous", "unknown", "restricted", "private", "wit
 _DIGIT_MAP = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 # Visual separators people and some trunks put in numbers.
 _SEPARATORS = re.compile(r"[ \-().]")
-_NUMBER_SHAPE = re.compile(r"\+?[0-9]{1,20}")
+# The most digits a caller ID or typed number may have (E.164 is 15; room
+# for prefixes such as 00 and an exit code).
+MAX_DIGITS = 20
+_NUMBER_SHAPE = re.compile(rf"\+?[0-9]{{1,{MAX_DIGITS}}}")
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def normalise(raw: str | None, ctx: NumberContext) -> CallerNumber:
     # Only the separators people type are dropped: a caller ID with a
     # newline, tab, quote or letter is not a phone number but an attack or
     # a bug, and must not be repaired into one.
-    cleaned = _SEPARATORS.sub("", text.translate(_DIGIT_MAP))
+    cleaned = ascii_digits(text)
     if not _NUMBER_SHAPE.fullmatch(cleaned):
         return CallerNumber(raw=text, e164=None, category="unknown", context=ctx)
 
@@ -114,6 +117,13 @@ def normalise(raw: str | None, ctx: NumberContext) -> CallerNumber:
         return CallerNumber(raw=text, e164=None, category="unknown", national=digits, context=ctx)
     number, valid = parsed
     return _classify(text, number, valid, ctx)
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with Persian and Arabic-Indic digits made ASCII and the
+    separators people type (spaces, ``-``, ``.``, parentheses) removed;
+    anything else is left for the caller to refuse."""
+    return _SEPARATORS.sub("", text.translate(_DIGIT_MAP))
 
 
 class Normaliser:

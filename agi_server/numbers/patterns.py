@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import AgiServerError
-from .caller import CallerNumber, normalise
+from .caller import normalise
 from .context import NumberContext
 
 REGEX_PREFIX = "regex:"
@@ -46,6 +47,17 @@ E164 = "e164"
 NATIONAL = "national"
 
 _ASTERISK_WILDCARDS = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]"}
+
+
+class NumberForms(Protocol):
+    """What a pattern is tested against: a caller's number
+    (``CallerNumber``) or a number to dial (``DialNumber``)."""
+
+    @property
+    def e164(self) -> str | None: ...
+
+    @property
+    def national(self) -> str | None: ...
 
 
 class PatternError(AgiServerError, ValueError):
@@ -81,11 +93,11 @@ class Pattern:
     prefix: str
     regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
-    def subject(self, number: CallerNumber) -> str | None:
+    def subject(self, number: NumberForms) -> str | None:
         """The form of ``number`` this pattern is tested against."""
         return number.e164 if self.target == E164 else number.national
 
-    def matches(self, number: CallerNumber) -> bool:
+    def matches(self, number: NumberForms) -> bool:
         subject = number.e164 if self.target == E164 else number.national
         return subject is not None and self.matches_subject(subject)
 
@@ -94,7 +106,7 @@ class Pattern:
             return subject == self.prefix
         return self.regex.fullmatch(subject) is not None
 
-    def explain(self, number: CallerNumber) -> tuple[bool, str]:
+    def explain(self, number: NumberForms) -> tuple[bool, str]:
         """Whether ``number`` matches, and a reason naming the form tested."""
         form = "E.164 form" if self.target == E164 else "national form"
         subject = self.subject(number)

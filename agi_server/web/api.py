@@ -83,13 +83,12 @@ def build_api(parts: ApiParts):
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)  # fmt: skip
     app.state.auth = auth
     requests = CallbackStore(store)
-    country_code, exit_code = parts.numbers.country_code, parts.numbers.exit_code
     routers: Iterable[APIRouter] = (
         ops.router(parts.health, parts.metrics, [_callback_depth(requests, parts.callback_modules, parts.metrics)]),
         session.router(users, sessions, LoginLimiter(store, parts.http.login_attempts), parts.http, auth),
         status.router(parts.ami),
-        actions.router(ami=parts.ami, names=parts.names, country_code=country_code, exit_code=exit_code,
-                       users=users, audit=parts.audit, help_desks=parts.help_desks),
+        actions.router(ami=parts.ami, names=parts.names, numbers=parts.numbers, users=users, audit=parts.audit,
+                       help_desks=parts.help_desks),
         callbacks.router(requests, parts.callback_modules, parts.departments),
         reconnect.router(store, parts.reconnect_modules, parts.numbers),
         *parts.routers,

@@ -41,6 +41,7 @@ QUEUES = (
 DIDS = {
     "02188776655": "agi-calldist-700,s,1",
     "02188776610": "agi-calldist-710,s,1",
+    "02188776630": "agi-calldist-720,s,1",
     "02188776603": "ivr-3,s,1",
     "02188776620": "ext-queues,support,1",
     "02188776621": "ext-queues,sales,1",

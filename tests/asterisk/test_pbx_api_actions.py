@@ -101,6 +101,25 @@ async def test_crm_token_click_to_call_for_an_extension(fresh, api):
     assert customer["Number"] == NUMBER
 
 
+@pytest.mark.parametrize("written", ["۰۹۱۲-۱۲۳-۴۵۶۷", "989121234567", "+98 (912) 123 4567"])
+async def test_crm_click_to_call_reads_the_number_with_the_one_normaliser(fresh, api, written):
+    """Issue 12.6: the number as a CRM writes it (Persian digits, separators,
+    98 without +) is read like the CLI's and callback's numbers; the trunk
+    dials the national number. These were refused with 422, or dialled as
+    989121234567 (no route)."""
+    base, token = api
+    since = fresh.ami.mark()
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as crm:
+        request = asyncio.create_task(crm.post("/api/click-to-call", json={"number": written, "user": "ali"}))
+        await fresh.wait_user_event("TestPhone", since=since, Phone=AGENT, State="RINGING", timeout=15)
+        reply = await request
+    assert reply.status_code == 200 and reply.json()["dialled"] == NUMBER, reply.text
+    trunk = await fresh.wait_user_event("TestTrunk", since=since, timeout=10)
+    assert trunk["Number"] == NUMBER, trunk
+    customer = await fresh.wait_user_event("TestCustomer", since=since, State="RINGING", timeout=10)
+    assert customer["Number"] == NUMBER
+
+
 async def test_whisper_from_the_panel_rings_the_supervisor_and_joins_the_agents_call(fresh, api):
     base, _ = api
     call = await fresh.queue_call_answered_by(AGENT, CUSTOMER, SUPPORT_QUEUE_DID, others=("5051",))

@@ -68,24 +68,52 @@ async def test_unanswered_extension_continues_at_next(fresh):
     assert not fresh.user_events("TestVoicemail", since)
 
 
-@pytest.mark.parametrize("caller", [MOBILE_CALLER, CITY_CALLER, "04112345678"])
-async def test_route_says_what_the_dialplan_does(fresh, caller):
-    """``agi-server route`` and a real call agree on where the call goes."""
-    out = cli(fresh.config, "route", "--caller", caller, "--code", "700").stdout
-    verdict = out.strip().splitlines()[-1]
+QUEUE_THEN_NEXT_DID = "02188776630"  # call distribution 720: queue:sales with queue_then_next: 4s
+
+
+async def test_queue_then_next_rings_the_queue_itself_then_goes_on_at_next(fresh):
+    """The per-item opt-in: Queue(sales) from the module's own context for
+    4s -- the members ring (FreePBX's from-queue needs NODEST), the PBX's
+    ext-queues is not entered (its max wait and fail-over do not apply) --
+    then the call goes on at next."""
+    await fresh.phone("6060", mode="noanswer")
     since = fresh.ami.mark()
-    call = await fresh.call_in(EXAMPLE_DID, caller)
-    goto = re.search(r"\(Goto ([^,]+),([^,]+),(\w+)", verdict)
-    dial = re.search(r"\(Dial (\S+?)/n\b", verdict)
-    assert goto or dial, verdict
-    if goto:
+    await fresh.call_in(QUEUE_THEN_NEXT_DID, MOBILE_CALLER)
+    await fresh.wait_user_event("TestPhone", since=since, Phone="6060", State="RINGING", timeout=10)
+    dest = await fresh.wait_user_event("TestDest", since=since, timeout=20)
+    assert dest["Dest"] == "next", dest
+    assert not fresh.user_events("TestQueue", since), "the PBX's ext-queues was entered"
+    assert not fresh.user_events("TestVoicemail", since)
+
+
+DID_OF = {"700": EXAMPLE_DID, "720": QUEUE_THEN_NEXT_DID}
+ROUTES = [("700", MOBILE_CALLER), ("700", CITY_CALLER), ("700", "04112345678"), ("720", MOBILE_CALLER)]
+
+
+@pytest.mark.parametrize(("code", "caller"), ROUTES)
+async def test_route_says_what_the_dialplan_does(fresh, code, caller):
+    """``agi-server route`` ends with the dialplan application the call runs
+    (``Goto(ctx,exten,prio)``, ``Dial(channel,timeout)`` or
+    ``Queue(queue,,,,timeout)``); a real call runs exactly that."""
+    out = cli(fresh.config, "route", "--caller", caller, "--code", code).stdout
+    verdict = out.strip().splitlines()[-1]
+    action = re.match(r"\s*(Goto|Dial|Queue)\(([^)]*)\)", verdict)
+    assert action, verdict
+    app, data = action[1], action[2]
+    since = fresh.ami.mark()
+    call = await fresh.call_in(DID_OF[code], caller)
+    if app == "Goto":
+        context, exten, _ = data.split(",")
         await fresh.ami.wait_event(lambda e: e.name == "Newexten" and e.get("Channel") == call.pbx_side
-                                   and e.get("Context") == goto[1] and e.get("Extension") == goto[2], 10, since)
+                                   and e.get("Context") == context and e.get("Extension") == exten, 10, since)
     else:
+        await fresh.ami.wait_event(lambda e: e.name == "Newexten" and e.get("Channel") == call.pbx_side
+                                   and e.get("Application") == app and e.get("AppData") == data, 10, since)
+    if app == "Dial":
+        channel = data.split(",")[0].removesuffix("/n")
         begin = await fresh.ami.wait_event(lambda e: e.name == "DialBegin" and e.get("Channel") == call.pbx_side,
                                            10, since)
-        assert begin["DestChannel"].startswith(dial[1].split("@")[0] + "@" + dial[1].split("@")[1] + "-"), (
-            verdict, begin["DestChannel"])
+        assert begin["DestChannel"].startswith(channel + "-"), (verdict, begin["DestChannel"])
 
 
 async def test_server_down_sends_calls_to_failure(fresh):

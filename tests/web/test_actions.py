@@ -15,7 +15,19 @@ async def test_click_to_call_rings_the_operators_own_phone_then_dials_with_the_e
     assert reply.status_code == 200, reply.text
     assert reply.json()["status"] == "answered" and reply.json()["dialled"] == "909121234567"
     (action,) = fake_ami.actions_named("Originate")
-    assert action["Channel"] == "Local/5050@from-internal/n" and action["Exten"] == "909121234567"
+    assert action["Channel"] == "Local/5050@from-queue-exten-only/n" and action["Exten"] == "909121234567"
+
+
+@pytest.mark.parametrize("number", ["۰۹۱۲۱۲۳۴۵۶۷", "0912-123-4567", "+98 (912) 123 4567", "989121234567", "9121234567"])
+async def test_click_to_call_takes_the_number_in_any_common_form(as_user, fake_ami, number):
+    """Persian digits and separators (the panel's dialer and CRMs send them)
+    are read by the one normaliser; they used to be refused with a 422."""
+    ali = await as_user("ali")
+    reply = await ali.post("/api/click-to-call", json={"number": number})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["dialled"] == "909121234567" and reply.json()["number"] == number
+    (action,) = fake_ami.actions_named("Originate")
+    assert action["Exten"] == "909121234567"
 
 
 async def test_click_to_call_from_another_operators_phone_is_refused(as_user, fake_ami):
@@ -38,7 +50,8 @@ async def test_a_crm_token_calls_on_behalf_of_a_user(asgi, token, fake_ami):
 @pytest.mark.parametrize("body", [
     {"number": "0912&PJSIP/evil"},
     {"number": "0912\r\nAction: Originate"},
-    {"number": "۰۹۱۲۱۲۳۴۵۶۷"},
+    {"number": "۰۹۱۲"},
+    {"number": "5050"},
     {"number": "09121234567", "extension": "5050&PJSIP/x"},
     {"number": "09121234567", "extension": "*5003"},
     {"number": "09121234567", "colour": "red"},
@@ -60,10 +73,10 @@ async def test_whisper_rings_the_supervisors_phone_and_is_audited_with_its_durat
     body = reply.json()
     assert body["status"] == "answered" and body["supervisor_extension"] == "300"
     (action,) = fake_ami.actions_named("Originate")
-    assert action["Channel"] == "Local/300@from-internal/n"
+    assert action["Channel"] == "Local/300@from-queue-exten-only/n"
     assert action["Application"] == "ChanSpy" and action["Data"] == "Local/5051@agents-0000000a;1,qwE"
     # Asterisk reports the spying on the channel the Originate answered on.
-    spyer = "Local/300@from-internal-00000001;1"
+    spyer = "Local/300@from-queue-exten-only-00000001;1"
     for event in ("ChanSpyStart", "ChanSpyStop"):
         fake_ami.send_event([("Event", event), ("SpyerChannel", spyer), ("SpyerUniqueid", "1795305185.1"),
                              ("SpyeeChannel", "Local/5051@agents-0000000a;1")])  # fmt: skip
@@ -101,7 +114,7 @@ async def test_help_button_rings_the_department_manager(as_user, fake_ami):
     assert reply.status_code == 200
     assert reply.json() == {"status": "sent", "reason": "ringing 300", "helpers": ["300"]}
     (action,) = await fake_ami.wait_for_action("Originate")
-    assert action["Channel"] == "Local/300@from-internal/n" and action["Data"].endswith(",qwE")
+    assert action["Channel"] == "Local/300@from-queue-exten-only/n" and action["Data"].endswith(",qwE")
 
 
 async def test_help_button_when_the_operator_is_not_on_a_call_says_unavailable(as_user, fake_ami):

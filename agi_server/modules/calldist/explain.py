@@ -1,4 +1,5 @@
-"""``agi-server route``: explain a call-distribution decision in words."""
+"""``agi-server route``: explain a call-distribution decision in words,
+ending with what the generated dialplan does with it (``actions.py``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from ...config import Config
 from ...errors import AgiServerError
 from ...numbers import describe
 from . import SPEC
+from .actions import goto_action, item_action
 from .handler import CallDistribution
 
 
@@ -20,9 +22,10 @@ def explain_route(config: Config, caller_id: str, code: str | None = None) -> st
     if not items:
         raise AgiServerError("the config has no call_distributions")
     numbers = config.numbers
+    names = config.names
     out: list[str] = []
     for item in items:
-        dist = CallDistribution(item, numbers)
+        dist = CallDistribution(item, numbers, names)
         choice = dist.decide(caller_id)
         number = choice.number
         out.append(f"Call distribution {item.code} ({item.name})")
@@ -33,15 +36,12 @@ def explain_route(config: Config, caller_id: str, code: str | None = None) -> st
             mark = "MATCH" if check.matched else "no   "
             out.append(f"  {mark} {check.rule.label()}")
             out.append(f"        {check.why}")
-        names = config.names
+        # The last line of each block is what the dialplan runs first.
         if choice.item is None:
-            out.append(
-                f"  => no item matched: failure destination {item.failure} "
-                f"(Goto {names.goto(item.failure)})"
-            )
+            out.append(f"  => no item matched: failure destination {item.failure}")
+            out.append(f"     {goto_action(choice.destination, names)}")
         else:
-            dest = choice.destination
-            out.append(f"  => item {choice.item + 1} wins: {dest} (Goto {names.goto(dest)})")
-            out.append(f"     if {dest} gives the call back, it continues at {item.next}")
+            out.append(f"  => item {choice.item + 1} wins: {choice.destination}")
+            out.append(f"     {item_action(item, item.items[choice.item], names)}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -1,10 +1,10 @@
 """Actions on phones: click-to-call, spy / whisper / barge, the help
 button, and the audit log of supervising.
 
-Every extension and number is checked by the project's strict checks
-(``numbers.check_extension``, ``ami.check_number`` through
-``dial_number``) and against what the principal may do *before* anything
-is sent to AMI; a refused value is a 422 and nothing happens.
+Every extension and number is checked (``numbers.check_extension``; a
+number is read by ``numbers.dialable``, the one reading of every number the
+product dials) and against what the principal may do *before* anything is
+sent to AMI; a refused value is a 422 and nothing happens.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import Field
 
-from ...ami import NotOnCall, SupervisorError, click_to_call, dial_number, join_agent_call, ring_channel
+from ...ami import NotOnCall, SupervisorError, click_to_call, join_agent_call, ring_channel
 from ...destinations import DialplanNames
 from ...errors import AmiUnavailable, UnsafeValue
-from ...numbers import check_extension
+from ...numbers import NotDialable, NumberContext, check_extension, dialable
 from ..audit import AuditLog
 from ..auth import Principal, require
 from ..models import Answer, Body
@@ -104,7 +104,7 @@ def _own_phone(principal: Principal, chosen: str | None, what: str) -> str:
     return phones[0]
 
 
-def router(*, ami, names: DialplanNames, country_code: str, exit_code: str, users: Users, audit: AuditLog,
+def router(*, ami, names: DialplanNames, numbers: NumberContext, users: Users, audit: AuditLog,
            help_desks: Sequence) -> APIRouter:  # fmt: skip
     api = APIRouter(tags=["actions"])
 
@@ -116,12 +116,14 @@ def router(*, ami, names: DialplanNames, country_code: str, exit_code: str, user
     @api.post("/api/click-to-call", response_model=ClickToCallOut, responses={403: {}, 422: {}, 503: {}})
     async def click(body: ClickToCallIn, principal: Principal = Depends(require("calls:write"))) -> ClickToCallOut:
         """Ring the user's own phone; when they answer, dial the number (the
-        exit code in front when the PBX needs one). A token may call on
-        behalf of a user by naming ``user``."""
+        exit code in front when the PBX needs one). The number may be in any
+        common form: ``+98...``, ``0098...``, ``0912...``, ``912...``, a local
+        number, a foreign one, with Persian digits, spaces, ``-``, ``.`` or
+        parentheses. A token may call on behalf of a user by naming ``user``."""
         try:
-            dial_number(body.number, country_code, exit_code)
-        except UnsafeValue:
-            raise HTTPException(422, "number: not a phone number (digits, optional leading +)") from None
+            customer = dialable(body.number, numbers)
+        except NotDialable as exc:
+            raise HTTPException(422, f"number: {exc}") from None
         machine = principal.via == "token" and principal.user is None
         if not machine:
             if body.user is not None and body.user != principal.user:
@@ -138,8 +140,7 @@ def router(*, ami, names: DialplanNames, country_code: str, exit_code: str, user
             raise HTTPException(422, "extension or user: a machine token must say whose phone rings")
         else:
             exten = _checked(body.extension, "extension")
-        result = await click_to_call(need_ami(), names, exten, body.number, country_code=country_code,
-                                     exit_code=exit_code, ring_timeout=RING_TIMEOUT)  # fmt: skip
+        result = await click_to_call(need_ami(), names, exten, customer, ring_timeout=RING_TIMEOUT)
         answered = result.originate.success
         return ClickToCallOut(status="answered" if answered else "not answered", extension=exten,
                               number=body.number, dialled=result.dialled, reason=result.describe())  # fmt: skip
