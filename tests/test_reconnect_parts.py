@@ -152,7 +152,11 @@ def test_reconnect_context_rings_the_operator_then_fails_over(two_modules):
     assert "Goto(ext-queues,sales,1)" in blocks["agi-reconnect-901"]
     for code in ("900", "901"):
         hook = blocks[f"agi-reconnect-{code}-answered"]
-        assert f"/reconnect/{code}/answered,${{CHANNEL(linkedid)}},${{ARG1}})" in hook
+        # The customer is the bridged caller (connected line, the call's first
+        # channel), not the operator channel's own caller ID.
+        assert (f"/reconnect/{code}/answered,${{CHANNEL(linkedid)}},${{ARG1}},"
+                "${FILTER(0-9A-Za-z+*#,${CONNECTEDLINE(num)})},"
+                "${FILTER(0-9A-Za-z+*#,${MASTER_CHANNEL(CALLERID(num))})})") in hook
         assert hook.count("Return()") == 2  # decided or not, the Gosub returns
 
 
