@@ -151,7 +151,11 @@ def test_reconnect_context_rings_the_operator_then_fails_over(two_modules):
     # no answer -> failure; no decision -> failure; answered -> done
     after_dial = main_ctx.split("Dial(", 1)[1]
     assert 'GotoIf($["${DIALSTATUS}" = "ANSWER"]?talked)' in after_dial
-    assert after_dial.count("Goto(ext-queues,support,1)") == 2
+    assert after_dial.count("Goto(ext-queues,support,1)") == 3  # no answer, DND, no decision
+    # FreePBX's DND in AstDB: not rung even when the hint does not show it.
+    before_dial = main_ctx.split("Dial(", 1)[0]
+    assert 'GotoIf($["${DB(DND/${AGISRV_OPERATOR})}" != ""]?dnd)' in before_dial
+    assert "(dnd),Set(AGISRV_REASON=operator ${AGISRV_OPERATOR} is on DND)" in after_dial
     assert "Dial(Local/${AGISRV_OPERATOR}@from-queue-exten-only/n," in blocks["agi-reconnect-901"]
     assert "Goto(ext-queues,sales,1)" in blocks["agi-reconnect-901"]
     for code in ("900", "901"):

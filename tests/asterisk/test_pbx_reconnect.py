@@ -101,6 +101,27 @@ async def test_operator_on_dnd_is_not_rung(fresh):
     assert not fresh.user_events("TestPhone", since, Phone="5050", State="RINGING")
 
 
+async def test_operator_on_dnd_without_the_dnd_hint_is_not_dialled(fresh):
+    """FreePBX without DND device states: DND is only AstDB's DND/5050, the
+    hint still says Idle (to the server and over AMI). The reconnect context
+    must not even dial 5050 (its device answering busy later is too late:
+    the caller waits through a Dial); the caller goes to the queue at once."""
+    await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
+    await fresh.ami.db_put("DND", "5050", "YES")
+    try:
+        _, since = await press_3_in_ivr(fresh)
+        entered = await fresh.wait_user_event("TestQueue", since=since, State="ENTER", timeout=15)
+        dialled = fresh.ami.find(lambda e: e.name == "Newexten" and e.get("Context") == "agi-reconnect-900"
+                                 and e.get("Application") == "Dial", since)  # fmt: skip
+        assert not dialled, f"reconnect dialled 5050 although 5050 is on DND: {dialled[0].get('AppData')}"
+        queued_at = fresh.ami.events.index(entered)
+        tried = [e for e in fresh.user_events("TestDialOne", since) if fresh.ami.events.index(e) < queued_at]
+        assert not tried, "5050's device was tried before the caller reached the queue"
+        assert not fresh.user_events("TestPhone", since, Phone="5050", State="RINGING")
+    finally:
+        await fresh.ami.db_del("DND", "5050")
+
+
 async def test_operator_paused_in_the_queue_is_not_rung(fresh):
     await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
     reply = await fresh.ami.action("QueuePause", Interface="Local/5050@from-queue/n", Paused="true", Queue="support")
