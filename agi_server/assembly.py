@@ -14,6 +14,7 @@ from typing import Any
 
 from .ami import AmiClient, AmiSettings
 from .config import AmiSection, Config
+from .hours import check_timezone
 from .modules import MODULES
 from .modules.health import health_route
 from .modules.spec import Deps, ModuleSpec, Worker
@@ -49,6 +50,7 @@ def module_deps(config: Config, store: Store | None = None, ami: AmiClient | Non
         call_timeout=config.agi.call_timeout,
         store=store,
         ami=ami,
+        timezone=check_timezone(config.pbx.timezone),
     )
 
 

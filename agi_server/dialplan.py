@@ -71,7 +71,12 @@ def template_modules(config: Config) -> list[dict[str, Any]]:
     """The configured modules, in the table's order, each with its template
     and its entries (``module.instances`` in the templates)."""
     return [
-        {"name": spec.name, "template": spec.template, "instances": config.entries(spec)}
+        {
+            "name": spec.name,
+            "template": spec.template,
+            "queue_answered": spec.queue_answered,
+            "instances": config.entries(spec),
+        }
         for spec in MODULES
         if spec.template is not None and config.entries(spec)
     ]

@@ -20,6 +20,7 @@ from agi_server.ami import (
     check_number,
     locate_call,
 )
+from agi_server.ami.state import member_extension
 from agi_server.errors import (
     AmiActionFailed,
     AmiTimeout,
@@ -27,7 +28,7 @@ from agi_server.errors import (
     LocalProtocolError,
     UnsafeValue,
 )
-from agi_server.protocol.ami import encode_message
+from agi_server.protocol.ami import AmiMessage, encode_message
 from agi_server.testing.ami_server import FakeAmiServer, transcript_messages
 
 SECRET = "s3cret"
@@ -88,7 +89,7 @@ async def test_login_sends_credentials_and_loads_state(server, client):
     assert login.pairs[0] == ("Action", "Login") and login.pairs[1][0] == "ActionID"
     assert client.connected and client.ami_version == "11.0.0"
     names = [a.name for a in server.actions]
-    assert names[:3] == ["Login", "ExtensionStateList", "DeviceStateList"]
+    assert names[:4] == ["Login", "ExtensionStateList", "DeviceStateList", "QueueStatus"]
 
 
 async def test_start_never_raises_when_ami_is_down_and_connects_later(caplog):
@@ -437,6 +438,50 @@ async def test_state_cache_is_filled_from_the_recorded_lists(client):
     assert client.device_state("Custom:5050") == "INUSE"
     assert client.device_state("Queue:support") == "NOT_INUSE"
     assert client.device_state("Custom:nope") is None
+
+
+def recorded_member_event(name: str, **fields: str) -> AmiMessage:
+    """The recorded ``QueueMemberStatus`` of 5050 (queue-call-answered) as
+    another member event of the same shape (``QueueMemberPause`` and
+    ``QueueMemberRemoved`` carry the same fields in Asterisk 22)."""
+    recorded = next(m for m in transcript_messages("queue-call-answered")
+                    if m.get("Event") == "QueueMemberStatus" and m.get("MemberName") == "Agent 5050")  # fmt: skip
+    pairs = [(k, fields.pop(k, v)) for k, v in recorded.pairs if k != "Event"]
+    return AmiMessage([("Event", name), *pairs, *fields.items()])
+
+
+async def test_queue_members_are_loaded_at_login_and_follow_pause_events(server, client):
+    # action-queuestatus-during-call: 5050 and 5051 in support, neither paused.
+    assert client.queue_member_paused("support", "5050") is False
+    assert client.queue_member_paused("support", "5051") is False
+    assert client.queue_member_paused("sales", "5050") is None  # not a member: unknown
+    assert client.queue_member_paused("support", "6060") is None
+    server.send_event(recorded_member_event("QueueMemberPause", Paused="1", PausedReason="lunch"))
+    await eventually(lambda: client.queue_member_paused("support", "5050") is True)
+    (member,) = client.state.queue_members("support", "5050")
+    assert (member.interface, member.reason) == ("Local/5050@agents/n", "lunch")
+    assert client.queue_member_paused("support", "5051") is False
+    server.send_event(recorded_member_event("QueueMemberStatus", Paused="0"))
+    await eventually(lambda: client.queue_member_paused("support", "5050") is False)
+    server.send_event(recorded_member_event("QueueMemberRemoved"))
+    await eventually(lambda: client.queue_member_paused("support", "5050") is None)
+    server.drop_connections()  # a new login reloads them
+    await eventually(lambda: server.successful_logins == 2 and client.connected)
+    assert client.queue_member_paused("support", "5050") is False
+
+
+@pytest.mark.parametrize(
+    ("fields", "exten"),
+    [
+        ({"Interface": "Local/5050@from-queue/n", "MemberName": "5050", "StateInterface": "hint:5050@ext"}, "5050"),
+        ({"Location": "PJSIP/5051", "Name": "Sara", "StateInterface": "PJSIP/5051"}, "5051"),
+        ({"Interface": "PJSIP/sara", "MemberName": "Sara", "StateInterface": "hint:5052@ext-local"}, "5052"),
+        ({"Interface": "PJSIP/sara", "MemberName": "5053", "StateInterface": "PJSIP/sara"}, "5053"),
+        ({"Interface": "PJSIP/sara", "MemberName": "Sara", "StateInterface": "PJSIP/sara"}, None),
+    ],
+)
+def test_queue_member_extension_from_the_freepbx_and_plain_shapes(fields, exten):
+    assert member_extension(AmiMessage(list(fields.items()))) == exten
 
 
 async def test_a_refused_state_list_does_not_block_login(server):

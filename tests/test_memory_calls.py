@@ -115,18 +115,22 @@ class FakeMemory:
 
 
 class FakeStates:
-    def __init__(self, **status: int) -> None:
+    def __init__(self, paused: tuple[tuple[str, str], ...] = (), **status: int) -> None:
         self.status = status
+        self.paused = paused  # (queue, exten) pairs
 
     def operator_state(self, exten: str, hints_context: str) -> ExtensionState | None:
         if exten not in self.status:
             return None
         return ExtensionState.from_fields({"Exten": exten, "Context": hints_context, "Status": str(self.status[exten])})
 
+    def queue_member_paused(self, queue: str, exten: str) -> bool | None:
+        return (queue, exten) in self.paused
 
-def reconnector(config, operator: str | None, **status: int):
+
+def reconnector(config, operator: str | None, paused: tuple[tuple[str, str], ...] = (), **status: int):
     route = handler(config, reconnect.SPEC, "reconnect/900")
-    route.memory, route.states = FakeMemory(operator), FakeStates(**status)
+    route.memory, route.states = FakeMemory(operator), FakeStates(paused, **status)
     return route
 
 
@@ -145,9 +149,21 @@ async def test_reconnect_rings_the_remembered_idle_operator(config):
         ("5050", {"5050": 1}, "operator 5050 is InUse"),
         ("5050", {}, "operator 5050 state unknown (AMI down or no hint)"),
         ("6060", {"6060": 0}, "operator 6060 is no longer a member of queue:support"),
+        ("5050", {"5050": 2}, "operator 5050 is Busy"),  # DND: FreePBX's hint says Busy
     ],
 )
 async def test_reconnect_sends_everyone_else_to_the_failure_destination(config, operator, status, reason):
     result = await run_call(reconnector(config, operator, **status), CallScript(script="reconnect/900"))
     assert decided(result).goto == "ext-queues,support,1"
     assert decided(result).reason == reason
+
+
+async def test_reconnect_skips_an_operator_paused_in_the_target_queue(config):
+    paused = await run_call(reconnector(config, "5050", (("support", "5050"),), **{"5050": 0}),
+                            CallScript(script="reconnect/900"))  # fmt: skip
+    assert decided(paused).goto == "ext-queues,support,1"
+    assert decided(paused).reason == "operator 5050 is paused in queue support"
+    # Paused in another queue only: still rung.
+    elsewhere = await run_call(reconnector(config, "5050", (("sales", "5050"),), **{"5050": 0}),
+                               CallScript(script="reconnect/900"))  # fmt: skip
+    assert decided(elsewhere).value == "5050"

@@ -71,12 +71,27 @@ async def reconnect_call(app, callerid: str = CUSTOMER, script: str = "reconnect
 
 
 async def answer_hook(app, *, callerid: str = CUSTOMER, channel: str = AGENT_CHANNEL,
-                      linkedid: str = LINKEDID, operator: str = ""):
-    """What the generated ``agi-reconnect-900-answered`` Gosub sends."""
+                      linkedid: str = LINKEDID, operator: str = "", customer: tuple[str, ...] = ()):
+    """What the generated ``agi-reconnect-900-answered`` Gosub sends (an
+    older dialplan: without ``customer``, the bridged caller's numbers)."""
     host, port = app.server.address
     call = CallScript(
         script="reconnect/900/answered", callerid=callerid, channel=channel, channel_type="Local",
-        uniqueid="1795305165.16", context="agi-reconnect-900-answered", args=(linkedid, operator),
+        uniqueid="1795305165.16", context="agi-reconnect-900-answered", args=(linkedid, operator, *customer),
+    )
+    return await place_call(host, port, call)
+
+
+async def queue_hook(app, *, callerid: str = "support", channel: str = AGENT_CHANNEL, linkedid: str = LINKEDID,
+                     connected: str = CUSTOMER, first: str = CUSTOMER, queues: tuple[str, ...] = ("", "", "support")):
+    """What the generated ``agi-queue-answered`` Gosub sends: linkedid, the
+    connected line, the first channel's caller ID, then ARG1, QUEUENAME and
+    NODEST. The member channel's own caller ID is whatever app_queue gave it
+    (here the queue's extension)."""
+    host, port = app.server.address
+    call = CallScript(
+        script="reconnect/answered/queue", callerid=callerid, channel=channel, channel_type="Local",
+        uniqueid="1795305165.16", context="agi-queue-answered", args=(linkedid, connected, first, *queues),
     )
     return await place_call(host, port, call)
 
@@ -363,3 +378,60 @@ async def test_announce_plays_the_connecting_prompt_before_ringing(tmp_path, fak
         again = await reconnect_call(app)
         assert again.var(chanvars.OPERATOR) == "5050"
         assert 'STREAM FILE agi-server/reconnect-connecting ""' in again.commands
+
+
+# --- the customer is the bridged caller ------------------------------------------------
+
+
+async def test_queue_hook_records_the_bridged_caller_not_the_channel_caller_id(app):
+    # app_queue may give the member's channel the dialled number (a DID that
+    # looks like anybody's phone number) as its caller ID.
+    hook = await queue_hook(app, callerid="02188776620")
+    assert decided(hook).reason == "900: recorded operator 5050"
+    assert hook.var(chanvars.ANSWERED_BY) == "reconnect/900"
+    link = await stored(app)
+    assert (link["operator"], link["call"], link["via"]) == ("5050", LINKEDID, "dialplan")
+    assert await app.store.redis.keys("agi:reconnect:900:+982188776620") == []
+
+
+async def test_queue_hook_falls_back_to_the_first_channel_then_the_caller_id(app):
+    hook = await queue_hook(app, connected="", first=CUSTOMER_E164)
+    assert decided(hook).reason == "900: recorded operator 5050"
+    await app.store.redis.flushdb()
+    older = await queue_hook(app, callerid=CUSTOMER, connected="", first="")  # no numbers passed
+    assert decided(older).reason == "900: recorded operator 5050"
+
+
+async def test_an_anonymous_bridged_caller_is_not_recorded_whatever_the_channel_caller_id(app):
+    hook = await queue_hook(app, callerid="02188776620", connected="anonymous")
+    assert decided(hook).reason == "900: not a customer number (anonymous or internal)"
+    assert hook.var(chanvars.ANSWERED_BY) is None
+    assert await app.store.redis.keys("agi:reconnect:*") == []
+
+
+@pytest.mark.parametrize(
+    ("queues", "reason"),
+    [
+        (("", "", "sales"), "no reconnect module for queue sales"),  # NODEST: FreePBX's queue number
+        (("sales", "", "support"), "no reconnect module for queue sales"),  # the Gosub's ARG1 first
+        (("", "", ""), "900: recorded operator 5050"),  # no name: the modules 5050 is a member of
+    ],
+)
+async def test_queue_hook_records_for_the_answered_queue_only(app, queues, reason):
+    hook = await queue_hook(app, queues=queues)
+    assert decided(hook).reason == reason
+    assert bool(await stored(app)) == reason.endswith("recorded operator 5050")
+
+
+async def test_queue_hook_ignores_members_of_other_queues(app):
+    hook = await queue_hook(app, channel="Local/6060@from-queue-0000002a;1", queues=("", "", ""))
+    assert decided(hook).reason == "no reconnect module for a queue of 6060"
+
+
+async def test_dial_hook_reads_the_connected_line_where_the_caller_id_is_s(app):
+    # The module's own Dial rings Local/5050@from-queue-exten-only/n: on its
+    # ;1 half the caller ID is the dialplan's "s"; the connected line is the customer.
+    hook = await answer_hook(app, callerid="s", channel="Local/5050@from-queue-exten-only-0000001e;1",
+                             linkedid="1795400000.10", operator="5050", customer=(CUSTOMER, CUSTOMER))  # fmt: skip
+    assert decided(hook).reason == "recorded operator 5050"
+    assert (await stored(app))["call"] == "1795400000.10"

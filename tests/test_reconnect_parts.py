@@ -6,18 +6,22 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 from pydantic import TypeAdapter, ValidationError
 
 from agi_server.ami import extension_of
+from agi_server.assembly import module_deps
 from agi_server.cli import main
 from agi_server.config import parse_config
 from agi_server.dialplan import render_dialplan
 from agi_server.errors import ConfigError
+from agi_server.modules.reconnect.answers import AnswerRecorder
 from agi_server.modules.reconnect.config import Expiry, ExpiryField
 from agi_server.modules.reconnect.memory import OperatorMemory
+from agi_server.numbers import Normaliser
 from agi_server.store import EmbeddedRedis, Store
 from agi_server.testing.lint import run_asterisklint, stub_contexts, write_lint_tree
 from helpers import example_text, replace_once
@@ -147,13 +151,81 @@ def test_reconnect_context_rings_the_operator_then_fails_over(two_modules):
     # no answer -> failure; no decision -> failure; answered -> done
     after_dial = main_ctx.split("Dial(", 1)[1]
     assert 'GotoIf($["${DIALSTATUS}" = "ANSWER"]?talked)' in after_dial
-    assert after_dial.count("Goto(ext-queues,support,1)") == 2
+    assert after_dial.count("Goto(ext-queues,support,1)") == 3  # no answer, DND, no decision
+    # FreePBX's DND in AstDB: not rung even when the hint does not show it.
+    before_dial = main_ctx.split("Dial(", 1)[0]
+    assert 'GotoIf($["${DB(DND/${AGISRV_OPERATOR})}" != ""]?dnd)' in before_dial
+    assert "(dnd),Set(AGISRV_REASON=operator ${AGISRV_OPERATOR} is on DND)" in after_dial
     assert "Dial(Local/${AGISRV_OPERATOR}@from-queue-exten-only/n," in blocks["agi-reconnect-901"]
     assert "Goto(ext-queues,sales,1)" in blocks["agi-reconnect-901"]
     for code in ("900", "901"):
         hook = blocks[f"agi-reconnect-{code}-answered"]
-        assert f"/reconnect/{code}/answered,${{CHANNEL(linkedid)}},${{ARG1}})" in hook
+        # The customer is the bridged caller (connected line, the call's first
+        # channel), not the operator channel's own caller ID.
+        assert (f"/reconnect/{code}/answered,${{CHANNEL(linkedid)}},${{ARG1}},"
+                "${FILTER(0-9A-Za-z+*#,${CONNECTEDLINE(num)})},"
+                "${FILTER(0-9A-Za-z+*#,${MASTER_CHANNEL(CALLERID(num))})})") in hook
         assert hook.count("Return()") == 2  # decided or not, the Gosub returns
+
+
+
+def test_queue_answered_gosub_runs_every_modules_hook(two_modules, tmp_path):
+    """One generated context for FreePBX's single QGOSUB: the help keys and
+    one AGI round trip for the reconnect modules whose target is a queue
+    (900: queue:support; 901, an extension target, is recorded by its Dial's U())."""
+    blocks = contexts(render_dialplan(two_modules))
+    gosub = blocks["agi-queue-answered"]
+    assert "Set(DYNAMIC_FEATURES=${DYNAMIC_FEATURES}#agi-help-" in gosub
+    assert gosub.count("AGI(agi://") == 1
+    assert ("/reconnect/answered/queue,${CHANNEL(linkedid)},${FILTER(0-9A-Za-z+*#,${CONNECTEDLINE(num)})},"
+            "${FILTER(0-9A-Za-z+*#,${MASTER_CHANNEL(CALLERID(num))})},${ARG1},${QUEUENAME},${NODEST})") in gosub
+    assert gosub.rstrip().endswith("Return()")
+    assert "Goto(ext-queues" not in gosub  # never leaves the agent's channel
+
+
+def test_queue_answered_gosub_exists_without_any_module(tmp_path):
+    """QGOSUB may name it whatever the config holds: never a missing context."""
+    text = example_text()
+    text = text.split("\noperator_reconnects:", 1)[0] + "\n"
+    config = parse_config(text, source=tmp_path / "config.yaml", env={})
+    gosub = contexts(render_dialplan(config))["agi-queue-answered"]
+    assert "AGI(" not in gosub and "DYNAMIC_FEATURES" not in gosub
+    assert gosub.rstrip().endswith("Return()")
+
+
+class _Memory:
+    def __init__(self) -> None:
+        self.ttls: list[float] = []
+
+    async def remember(self, customer: str, operator: str, call: str, via: str, ttl: float) -> bool:
+        self.ttls.append(ttl)
+        return True
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tehran", "UTC", "America/New_York"])
+def test_until_is_read_in_the_pbx_time_zone(two_modules, zone):
+    """``until 18:00`` is 18:00 in ``pbx.timezone`` (Deps.timezone), whatever
+    the server's own zone."""
+    item = two_modules.file.operator_reconnects[1]  # 901: until 18:00
+    memory = _Memory()
+    tz = ZoneInfo(zone)
+    recorder = AnswerRecorder(item, frozenset({"6060"}), memory, Normaliser(two_modules.numbers), tz)  # type: ignore[arg-type]
+    now = datetime.now(tz)
+    result = asyncio.run(recorder.record("09351234567", "6060", "1795305165.1", "dialplan"))
+    assert result.recorded
+    expected = item.expiry.seconds_from(now)
+    assert abs(memory.ttls[0] - expected) < 5, (memory.ttls, expected)
+    end = now + timedelta(seconds=memory.ttls[0])
+    assert end.astimezone(tz).strftime("%H:%M") in ("18:00", "17:59")
+
+
+def test_modules_read_clock_times_in_tehran_by_default(tmp_path):
+    config = parse_config(example_text(), source=tmp_path / "config.yaml", env={})
+    assert config.pbx.timezone == "Asia/Tehran"
+    assert module_deps(config).timezone == ZoneInfo("Asia/Tehran")
+    other = parse_config(example_text().replace("pbx:\n", "pbx:\n  timezone: Europe/Berlin\n", 1),
+                         source=tmp_path / "config.yaml", env={})  # fmt: skip
+    assert module_deps(other).timezone == ZoneInfo("Europe/Berlin")
 
 
 # --- CLI -------------------------------------------------------------------------------

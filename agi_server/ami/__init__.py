@@ -6,7 +6,7 @@ AmiClient, check_channel``); the code lives in small modules:
 
 - ``checks``: strict checks for extens, numbers, contexts, channels;
 - ``calls``: ``CoreShowChannels`` rows and where an extension is talking;
-- ``state``: extension and device states, cached from events;
+- ``state``: extension, device and queue member states, cached from events;
 - ``originate``: the Originate action built and read without I/O;
 - ``events``: event subscriptions and their listener tasks;
 - ``actions``: replies matched to actions by ActionID, without I/O;
@@ -40,7 +40,7 @@ from .checks import (
 from .click_to_call import ClickToCallResult, click_to_call
 from .client import AmiClient, AmiSettings
 from .originate import ORIGINATE_REASONS, OriginateResult
-from .state import EXTENSION_STATUS_TEXT, ExtensionState, StateCache
+from .state import EXTENSION_STATUS_TEXT, ExtensionState, QueueMember, StateCache
 
 __all__ = [
     "CHANSPY_OPTIONS",
@@ -60,6 +60,7 @@ __all__ = [
     "JoinResult",
     "NotOnCall",
     "OriginateResult",
+    "QueueMember",
     "StateCache",
     "SupervisorError",
     "caller_id",

@@ -195,6 +195,7 @@ class AmiClient:
         for action, item_event in (
             ("ExtensionStateList", "ExtensionStatus"),
             ("DeviceStateList", "DeviceStateChange"),
+            ("QueueStatus", "QueueMember"),  # who is paused in which queue
         ):
             try:
                 reply = await self._request(protocol, {"Action": action}, timeout)
@@ -203,7 +204,7 @@ class AmiClient:
                 lists[action] = None
             else:
                 lists[action] = [m for m in messages_of(reply) if m.get("Event") == item_event]
-        self.state.load(lists["ExtensionStateList"], lists["DeviceStateList"])
+        self.state.load(lists["ExtensionStateList"], lists["DeviceStateList"], lists["QueueStatus"])
 
     async def _keep_alive(self, protocol: AmiLink) -> None:
         """Ping every ``ping_interval``; return when the link is gone."""
@@ -347,6 +348,11 @@ class AmiClient:
         """An operator's state: the hint in the PBX's hints context, else
         wherever AMI saw one; None when unknown or while AMI is down."""
         return self.state.extension(exten, hints_context) or self.state.extension(exten)
+
+    def queue_member_paused(self, queue: str, exten: str) -> bool | None:
+        """Whether ``exten`` is paused in ``queue`` (``QueuePause``, FreePBX's
+        ``*46`` / agent panel); None when unknown or while AMI is down."""
+        return self.state.paused(queue, exten)
 
     def device_state(self, device: str) -> str | None:
         return self.state.device(device)

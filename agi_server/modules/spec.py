@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from ..ami import AmiClient
 from ..destinations import Destination, DialplanNames
@@ -23,6 +24,8 @@ from ..schema import Department, Section
 from ..store import Store
 
 Item = TypeVar("Item", bound=Section)
+
+DEFAULT_TIMEZONE = "Asia/Tehran"  # pbx.timezone's default
 
 # Background work of a module (auto-dialler, AMI listeners, help ringing):
 # started by `serve` after the routes, cancelled on stop and on reload.
@@ -42,6 +45,9 @@ class Deps:
     call_timeout: float  # agi.call_timeout: how long one AGI call may take
     store: Store | None = None  # None: `check`, or no Redis configured
     ami: AmiClient | None = None  # None: AMI not configured (ami.username empty)
+    # pbx.timezone: every clock time (reconnect "until", callback hours) is
+    # read in this zone, never in the server's own.
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
 
 
 @dataclass
@@ -104,6 +110,11 @@ class ModuleSpec(Generic[Item]):
     # Its dialplan template, with the others in dialplan_templates/ (where
     # SPEC.md keeps them); None: the module adds nothing to the dialplan.
     template: str | None = None
+    # Dialplan lines (``same => n,...``) the generated ``<prefix>-queue-answered``
+    # Gosub runs on an agent's channel the moment they answer a queue call
+    # (FreePBX's one QGOSUB): a template beside ``template``, rendered with the
+    # module's entries; None: nothing to do there.
+    queue_answered: str | None = None
     # Entries can be a destination of other modules ("reconnect:900").
     destination: bool = True
     # The catalog (sounds/catalog.yaml) has a prompt set under `name`;

@@ -79,7 +79,7 @@ def server_config(run: Path, ami_port: int, agi_port: int, *, exit_code: str = "
                   name: str = "agi-server.yaml", http_port: int = 0) -> Path:
     return render_server_config(
         run / name, agi_port=agi_port, ami_port=ami_port, exit_code=exit_code, redis_url="", http_port=http_port,
-        data_dir=str(run / "var"), sounds_dir=str(run / "data" / "sounds"),
+        data_dir=str(run / "var"), sounds_dir=str(run / "data" / "sounds"), reconnect_until=tehran_clock(1),
     )  # fmt: skip
 
 

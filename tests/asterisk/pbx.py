@@ -50,8 +50,9 @@ DIDS = {
     "02188776691": "agi-reconnect-901,s,1",
 }
 NO_ANSWER_DESTINATIONS = {"997": "agi-callback-801^s^1"}
-# FreePBX's globals_custom.conf: the queues' gosub, as docs/reconnect.md says.
-GLOBALS = {"QGOSUB": "agi-reconnect-900-answered"}
+# FreePBX's globals_custom.conf: every queue's gosub, as the docs say (one
+# generated context for the help keys and the reconnect answer hooks).
+GLOBALS = {"QGOSUB": "agi-queue-answered"}
 
 
 def free_port() -> int:

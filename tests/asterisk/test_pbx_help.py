@@ -26,9 +26,9 @@ OPERATOR = "5050"
 CODE = "*5003"
 HELP_CONTEXT = "agi-help-star5003"
 RING_TIMEOUT = 8  # help_requests[0].ring_timeout in pbx/agi-server.yaml.j2
-# docs/help-and-supervisor.md, "Wiring: FreePBX / Issabel", step 3: the queues'
-# gosub when a reconnect answer hook is already there.
-DOCS_CHAINED_QGOSUB = "agi-help-keys,agi-reconnect-900-answered"
+# docs/help-and-supervisor.md, "Wiring: FreePBX / Issabel", step 3: every
+# queue's gosub, one context for the help keys and the reconnect answer hooks.
+DOCS_QGOSUB = "agi-queue-answered"
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -221,29 +221,32 @@ async def test_busy_first_helper_is_skipped(fresh):
 # --- 5: the in-call key ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("wiring", ["qgosub", "qgosub-chained", "dynamic-features-global"])
+@pytest.mark.parametrize("wiring", ["queue-answered", "help-keys", "dynamic-features-global"])
 async def test_in_call_key_rings_manager_who_joins(fresh, pbx_globals, wiring):
     """During the queue call 5050 presses *5003 on the phone: the help
     feature runs on 5050's call channel, 300 rings, answers, and ChanSpy
     joins that channel; the operator is back with the customer at once and
     does not hear "manager unavailable".
 
-    The keys are turned on the ways the docs tell an admin:
-    ``QGOSUB=agi-help-keys``, the same chained with the reconnect answer hook
-    (``DOCS_CHAINED_QGOSUB``; the hook must still run), or ``DYNAMIC_FEATURES``
-    set globally."""
-    if wiring == "qgosub":
+    The keys are turned on the ways the docs tell an admin: the one queue
+    gosub ``QGOSUB=agi-queue-answered`` (which runs the reconnect answer
+    hook in the same go), the ``agi-help-keys`` Gosub (meant for a Dial's
+    ``b()``, here as the queue's gosub), or ``DYNAMIC_FEATURES`` set
+    globally."""
+    if wiring == "queue-answered":
+        await pbx_globals("QGOSUB", DOCS_QGOSUB)
+    elif wiring == "help-keys":
         await pbx_globals("QGOSUB", "agi-help-keys")
-    elif wiring == "qgosub-chained":
-        await pbx_globals("QGOSUB", DOCS_CHAINED_QGOSUB)
     else:
+        await pbx_globals("QGOSUB", "")
         await pbx_globals("DYNAMIC_FEATURES", HELP_CONTEXT)
     start = fresh.ami.mark()
     call = await operator_on_queue_call(fresh)
-    if wiring == "qgosub-chained":
-        hook = fresh.ami.find(lambda e: e.name == "Newexten" and e.get("Context") == "agi-reconnect-900-answered"
+    if wiring == "queue-answered":
+        hook = fresh.ami.find(lambda e: e.name == "Newexten" and e.get("Context") == DOCS_QGOSUB
+                              and e.get("Application") == "AGI" and "reconnect/answered/queue" in e.get("AppData", "")
                               and of(OPERATOR)(e.get("Channel")), start)  # fmt: skip
-        assert hook, "the chained QGOSUB did not run the reconnect answer hook on 5050's channel"
+        assert hook, "the queue gosub did not run the reconnect answer hook on 5050's channel"
     since = fresh.ami.mark()
     await fresh.ami.play_dtmf(call.phone, CODE)
 

@@ -1,14 +1,21 @@
 """Reconnect to the last operator on the real Asterisk: the answer is
-recorded through the support queue (the queues' gosub and AMI), and the
+recorded through the support queue (the queues' one gosub,
+``QGOSUB=agi-queue-answered``, and AMI; either alone is enough), and the
 customer's next call through IVR 3, key 3, rings that operator directly --
-unless they are busy, paused, on DND, or the memory has expired."""
+unless they are busy, paused, on DND, or the memory has expired. Every
+answered conversation, a reconnected one too, starts the memory afresh;
+``until HH:MM`` is Tehran time (``pbx.timezone``) on a server that runs in UTC."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from agi_server.schema import parse_duration
 from pbx import cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -52,6 +59,19 @@ def remembered(pbx, number: str = CUSTOMER, code: str = "900") -> str:
     return cli(pbx.config, "reconnect", "show", number, "--code", code).stdout
 
 
+def recorded_call(shown: str) -> str:
+    """The linkedid of the conversation ``reconnect show`` remembers."""
+    match = re.search(r"via (\w+), call (\S+)\)", shown)
+    assert match, shown
+    return match[2]
+
+
+def time_left(shown: str) -> float:
+    match = re.search(r", (\S+) left", shown)
+    assert match, shown
+    return parse_duration(match[1])
+
+
 async def test_second_call_reaches_the_same_operator(fresh):
     await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
     assert "operator 5050" in remembered(fresh)
@@ -79,6 +99,27 @@ async def test_operator_on_dnd_is_not_rung(fresh):
     _, since = await press_3_in_ivr(fresh)
     await fresh.wait_user_event("TestQueue", since=since, State="ENTER", timeout=15)
     assert not fresh.user_events("TestPhone", since, Phone="5050", State="RINGING")
+
+
+async def test_operator_on_dnd_without_the_dnd_hint_is_not_dialled(fresh):
+    """FreePBX without DND device states: DND is only AstDB's DND/5050, the
+    hint still says Idle (to the server and over AMI). The reconnect context
+    must not even dial 5050 (its device answering busy later is too late:
+    the caller waits through a Dial); the caller goes to the queue at once."""
+    await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
+    await fresh.ami.db_put("DND", "5050", "YES")
+    try:
+        _, since = await press_3_in_ivr(fresh)
+        entered = await fresh.wait_user_event("TestQueue", since=since, State="ENTER", timeout=15)
+        dialled = fresh.ami.find(lambda e: e.name == "Newexten" and e.get("Context") == "agi-reconnect-900"
+                                 and e.get("Application") == "Dial", since)  # fmt: skip
+        assert not dialled, f"reconnect dialled 5050 although 5050 is on DND: {dialled[0].get('AppData')}"
+        queued_at = fresh.ami.events.index(entered)
+        tried = [e for e in fresh.user_events("TestDialOne", since) if fresh.ami.events.index(e) < queued_at]
+        assert not tried, "5050's device was tried before the caller reached the queue"
+        assert not fresh.user_events("TestPhone", since, Phone="5050", State="RINGING")
+    finally:
+        await fresh.ami.db_del("DND", "5050")
 
 
 async def test_operator_paused_in_the_queue_is_not_rung(fresh):
@@ -121,6 +162,9 @@ async def test_memory_expires(fresh):
 
 
 async def test_reconnected_conversation_refreshes_the_memory(fresh):
+    """The call the module itself put through to 5050 (its own Dial, whose
+    answer hook runs on a Local channel whose caller ID is ``s``) is a
+    conversation like any other: the memory now names that call."""
     await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
     before = remembered(fresh)
     _, since = await press_3_in_ivr(fresh)
@@ -128,4 +172,47 @@ async def test_reconnected_conversation_refreshes_the_memory(fresh):
     await asyncio.sleep(1.0)
     after = remembered(fresh)
     assert "operator 5050" in after
-    assert after != before, f"the reconnected call was not recorded:\n{before}\n{after}"
+    assert recorded_call(after) != recorded_call(before), f"the reconnected call was not recorded:\n{before}\n{after}"
+
+
+async def test_queue_answer_is_recorded_without_ami(fresh):
+    """``ami.username`` empty: the queues' gosub alone records the customer
+    (the bridged caller, passed by the dialplan), and the next call through
+    IVR 3 is routed on it (the operator's state is unknown without AMI, so
+    to the queue, as documented)."""
+    no_ami = fresh.config.with_name("agi-server-no-ami.yaml")
+    text = fresh.config.read_text(encoding="utf-8")
+    assert "  username: test\n" in text
+    no_ami.write_text(text.replace("  username: test\n", '  username: ""\n'), encoding="utf-8")
+    fresh.serve_with(no_ami)
+    await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
+    shown = remembered(fresh)
+    assert "+989351234567 -> operator 5050" in shown, shown
+    assert "via dialplan" in shown, shown
+
+
+def seconds_until(clock: str, zone: ZoneInfo) -> float:
+    """From now to the next ``HH:MM`` in ``zone``."""
+    now = datetime.now(zone)
+    hour, minute = (int(part) for part in clock.split(":"))
+    end = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if end <= now:
+        end += timedelta(days=1)
+    return (end - now).total_seconds()
+
+
+async def test_until_is_the_pbx_time_zone_not_the_servers(fresh):
+    """Reconnect 902 keeps the link ``until HH:MM``, one hour after the
+    suite started in Tehran time (``pbx.timezone``'s default); the server
+    runs in UTC, 3h30m behind, so reading the clock in its own zone would
+    keep the link 3h30m longer."""
+    tehran = ZoneInfo("Asia/Tehran")
+    if datetime.now().astimezone().utcoffset() == datetime.now(tehran).utcoffset():
+        pytest.skip("this machine runs at Tehran's offset: nothing to tell apart")
+    until = re.search(r'expiry: "until (\d\d:\d\d)"', fresh.config.read_text(encoding="utf-8"))
+    assert until, "the suite's config has no reconnect module with 'until HH:MM'"
+    await talk_through_queue(fresh, SUPPORT_QUEUE_DID, "5050", others=("5051",))
+    shown = remembered(fresh, code="902")
+    assert "operator 5050" in shown, shown
+    expected = seconds_until(until[1], tehran)
+    assert abs(time_left(shown) - expected) < 120, f"{shown}\nexpected {expected:.0f}s left (until {until[1]} Tehran)"

@@ -56,4 +56,5 @@ SPEC = ModuleSpec(
     destination=False,
     duplicates=same_request_code_twice,
     problems=helpers_needed,
+    queue_answered="help-queue-answered.j2",
 )

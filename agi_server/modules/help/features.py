@@ -4,7 +4,9 @@ Each help request gets one dynamic feature, named like its dialplan context
 (``agi-help-star5003``): its key sequence, pressed by the operator during a
 call, runs ``Gosub(<context>,incall,1)`` on the operator's own channel. The
 feature is active on a channel only when the channel's ``DYNAMIC_FEATURES``
-names it (the generated ``<prefix>-help-keys`` Gosub sets that).
+names it: the generated ``<prefix>-queue-answered`` Gosub sets that on an
+agent's channel when they answer a queue call (FreePBX's ``QGOSUB``), and
+``<prefix>-help-keys`` for a Dial()'s ``b()``.
 
 asterisklint checks dialplans, not features.conf, so :func:`features_problems`
 lists what Asterisk's ``applicationmap`` parser would refuse, line by line.

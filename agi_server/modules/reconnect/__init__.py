@@ -12,7 +12,8 @@ from ...routing import Route
 from ..spec import Deps, ModuleParts, ModuleSpec, Worker
 from .answers import AmiAnswerListener, AnswerRecorder
 from .config import OperatorReconnectSettings
-from .handler import AnswerHook, OperatorReconnect
+from .handler import OperatorReconnect
+from .hooks import QUEUE_ANSWERED_ROUTE, AnswerHook, QueueAnswerHook
 from .memory import OperatorMemory
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,16 @@ def build(entries: Sequence[OperatorReconnectSettings], deps: Deps) -> ModulePar
     for item in entries:
         members = frozenset(members_of(item.target, item.members, deps.departments))
         memory = OperatorMemory(deps.store, item.code) if deps.store is not None else None
-        recorder = AnswerRecorder(item, members, memory, normalise) if memory is not None else None
+        recorder = AnswerRecorder(item, members, memory, normalise, deps.timezone) if memory is not None else None
         if recorder is not None:
             recorders.append(recorder)
         handler = OperatorReconnect(item, members, normalise, memory, deps.ami, deps.names.hints)
         routes.append(Route(f"reconnect/{item.code}", handler, item.failure))
-        # No failure destination: the hook runs inside a Gosub and just returns.
+        # No failure destination: the hooks run inside a Gosub and just return.
         routes.append(Route(f"reconnect/{item.code}/answered", AnswerHook(item, recorder), failure=None))
+    if any(item.target.kind == "queue" for item in entries):
+        hook = QueueAnswerHook(entries, recorders)
+        routes.append(Route(QUEUE_ANSWERED_ROUTE, hook, failure=None))
     workers: list[Worker] = []
     if entries:
         if deps.ami is not None and recorders:
@@ -58,4 +62,5 @@ SPEC = ModuleSpec(
     prompts=True,
     destinations=destinations,
     operators=lambda item: (item.target, item.members),
+    queue_answered="reconnect-queue-answered.j2",
 )

@@ -11,9 +11,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from ...config import Config
 from ...errors import AgiServerError
+from ...hours import check_timezone
 from ...logsafe import sanitize
 from ...numbers import normalise
 from ...schema import format_duration
@@ -54,24 +56,26 @@ def with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def describe(item: OperatorReconnectSettings, customer: str, link: Link | None) -> str:
+def describe(item: OperatorReconnectSettings, customer: str, link: Link | None, zone: ZoneInfo) -> str:
+    """One line; the time it was recorded in ``zone`` (``pbx.timezone``)."""
     head = f"reconnect {item.code} ({item.name}): {customer}"
     if link is None:
         return f"{head}: no operator remembered"
     left = "no expiry" if link.seconds_left == float("inf") else f"{format_duration(link.seconds_left)} left"
-    when = datetime.fromtimestamp(link.at).astimezone().strftime("%Y-%m-%d %H:%M:%S") if link.at else "?"
+    when = datetime.fromtimestamp(link.at, zone).strftime("%Y-%m-%d %H:%M:%S") if link.at else "?"
     return f"{head} -> operator {link.operator}, {left} (recorded {when} via {link.via}, call {link.call})"
 
 
 def show(config: Config, number: str, code: str | None = None) -> str:
     customer = customer_number(config, number)
     items = modules(config, code)
+    zone = check_timezone(config.pbx.timezone)
 
     async def work(store: Store) -> str:
         lines = []
         for item in items:
             link = await OperatorMemory(store, item.code).recall(customer, timeout=None)
-            lines.append(describe(item, customer, link))
+            lines.append(describe(item, customer, link, zone))
         return "\n".join(lines)
 
     return with_store(config, work)

@@ -3,11 +3,16 @@
 Two sources report the same answer and both end in
 :meth:`AnswerRecorder.record`:
 
-- the dialplan's answer hook (``reconnect/<code>/answered``), run by
-  Queue's gosub or Dial's ``U()`` on the answering operator's channel;
+- the dialplan's answer hooks (hooks.py), run on the answering operator's
+  channel: ``<prefix>-queue-answered`` (Queue's gosub, FreePBX's QGOSUB)
+  for every module with a queue target, ``reconnect/<code>/answered`` by
+  Dial's ``U()`` (the module's own Dial, an extension target);
 - AMI events: ``AgentConnect`` (a queue member answered; also for calls
   that reached the queue without our dialplan) and, for extension targets,
   ``DialEnd`` with ``DialStatus: ANSWER``.
+
+Every answered conversation counts, a reconnected one too: each writes the
+link again with a fresh expiry (one write per call, see memory.py).
 
 Only answers count (never ``AgentCalled``/``DialBegin``: ringing is not
 talking), only members of the module's target, only callers with a real
@@ -23,6 +28,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from ...ami import AmiClient, extension_of
 from ...errors import StoreUnavailable
@@ -63,7 +69,9 @@ class Recorded:
 
 
 class AnswerRecorder:
-    """Records answers for one reconnect module."""
+    """Records answers for one reconnect module. ``zone`` is
+    ``pbx.timezone``: ``expiry: until 18:00`` is 18:00 there, whatever the
+    server's own time zone; ``clock`` (tests) replaces the current time."""
 
     def __init__(
         self,
@@ -71,13 +79,14 @@ class AnswerRecorder:
         members: frozenset[str],
         memory: OperatorMemory,
         normalise: Normaliser,
-        clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        zone: ZoneInfo,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.item = item
         self.members = members
         self.memory = memory
         self.normalise = normalise
-        self.clock = clock
+        self.clock = clock or (lambda: datetime.now(zone))
 
     @property
     def code(self) -> str:

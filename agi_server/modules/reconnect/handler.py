@@ -4,11 +4,11 @@
 target before the expiry, and whose operator is idle now, gets that
 operator as destination; the dialplan rings them for ``ring_timeout`` and
 goes on to ``failure`` when they do not answer. Everyone else (first-time
-or anonymous callers, operator busy / away / unknown, Redis or AMI down)
-goes to ``failure`` at once.
+or anonymous callers, operator busy / on DND / away / unknown, paused in
+the target queue, Redis or AMI down) goes to ``failure`` at once.
 
-``reconnect/<code>/answered``: the answer hook (see answers.py); the AMI
-listener worker records answers the dialplan never sees.
+The answers are recorded by the hooks (hooks.py) and the AMI listener
+(answers.py).
 """
 
 from __future__ import annotations
@@ -16,21 +16,23 @@ from __future__ import annotations
 from typing import Protocol
 
 from ... import chanvars
-from ...ami import ExtensionState, extension_of
+from ...ami import ExtensionState
 from ...destinations import Destination
 from ...errors import StoreUnavailable
-from ...numbers import Normaliser, is_extension
+from ...numbers import Normaliser
 from ...prompt_catalog import prompt_name
 from ...routing import Call, Outcome
-from .answers import AnswerRecorder, call_id
 from .config import OperatorReconnectSettings
 from .memory import OperatorMemory
 
 
 class OperatorStates(Protocol):
-    """Where the operator's state comes from (the AMI client's cache)."""
+    """Where the operator's state comes from (the AMI client's cache): the
+    hint (Busy on DND as well) and the queue's pause."""
 
     def operator_state(self, exten: str, hints_context: str) -> ExtensionState | None: ...
+
+    def queue_member_paused(self, queue: str, exten: str) -> bool | None: ...
 
 
 class OperatorReconnect:
@@ -55,6 +57,14 @@ class OperatorReconnect:
             return None
         return self.states.operator_state(operator, self.hints_context)
 
+    def _paused(self, operator: str) -> bool:
+        """Paused in the target queue (unknown counts as not paused: the
+        hint already said idle)."""
+        target = self.item.target
+        if self.states is None or target.kind != "queue":
+            return False
+        return bool(self.states.queue_member_paused(target.value, operator))
+
     async def __call__(self, call: Call) -> Outcome:
         item = self.item
         number = self.normalise(call.env.callerid)
@@ -78,38 +88,10 @@ class OperatorReconnect:
             return self._failure(f"operator {operator} state unknown (AMI down or no hint)", variables)
         if not state.is_idle:
             return self._failure(f"operator {operator} is {state.status_text}", variables)
+        if self._paused(operator):
+            return self._failure(f"operator {operator} is paused in queue {item.target.value}", variables)
         if item.announce:
             await call.channel.stream_file(prompt_name("reconnect", item.code, "connecting", item.prompts))
         variables[chanvars.OPERATOR] = operator
         variables[chanvars.RING_TIMEOUT] = str(int(item.ring_timeout))
         return Outcome(Destination("extension", operator), f"operator {operator} is idle", variables)
-
-
-class AnswerHook:
-    """The ``reconnect/<code>/answered`` route, run on the answering
-    operator's channel. Arguments: the call's linkedid, then optionally the
-    operator (the module's own Dial passes it; a Queue gosub does not and
-    the operator is read from the channel name)."""
-
-    def __init__(self, item: OperatorReconnectSettings, recorder: AnswerRecorder | None) -> None:
-        self.item = item
-        self.recorder = recorder  # None: no Redis configured
-
-    async def __call__(self, call: Call) -> Outcome:
-        item = self.item
-        args = call.env.args
-        given = args[1] if len(args) > 1 else ""
-        operator = given if is_extension(given) else extension_of(call.env.channel)
-        call_ref = call_id(args[0] if args else None) or call_id(call.env.uniqueid)
-        if self.recorder is None:
-            return Outcome(item.target, "no store configured")
-        try:
-            result = await self.recorder.record(call.env.callerid, operator, call_ref, "dialplan")
-        except StoreUnavailable as exc:
-            call.log.warning("reconnect %s: answer not recorded, Redis unavailable (%s)", item.code, exc)
-            return Outcome(item.target, "store unavailable")
-        variables = {chanvars.ANSWERED_BY: f"reconnect/{item.code}"} if result.on_record else {}
-        # The destination means nothing on the operator's channel; the hook
-        # returns to the bridge whatever it says.
-        return Outcome(item.target, result.reason, variables)
-
