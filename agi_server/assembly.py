@@ -14,6 +14,7 @@ from typing import Any
 
 from .ami import AmiClient, AmiSettings
 from .config import AmiSection, Config
+from .hours import check_timezone
 from .modules import MODULES
 from .modules.health import health_route
 from .modules.spec import Deps, ModuleSpec, Worker
@@ -46,6 +47,7 @@ def module_deps(config: Config, store: Store | None = None, ami: AmiClient | Non
         departments=config.departments,
         call_timeout=config.agi.call_timeout,
         store=store,
+        timezone=check_timezone(config.pbx.timezone),
         ami=ami,
     )
 

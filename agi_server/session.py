@@ -294,7 +294,7 @@ class AgiSession(asyncio.Protocol):
         started = time.monotonic()
         result, kind = "failed", ""
         try:
-            outcome = await self._within_call_timeout(route.handler(call), state.limits.call_timeout)
+            outcome = await self._within_call_timeout(route.handler(call), route.timeout or state.limits.call_timeout)
             await send_outcome(channel, state.names, outcome)
             result, kind = "decided", outcome.destination.kind
             # Every decision at DEBUG: a line per call costs ~15% of the

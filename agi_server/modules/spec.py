@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from ..ami import AmiClient
 from ..destinations import Destination, DialplanNames
@@ -41,6 +42,8 @@ class Deps:
     departments: Mapping[str, Department]
     call_timeout: float  # agi.call_timeout: how long one AGI call may take
     store: Store | None = None  # None: `check`, or no Redis configured
+    # pbx.timezone: every clock time people write (callback hours) is in it.
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tehran"))
     ami: AmiClient | None = None  # None: AMI not configured (ami.username empty)
 
 

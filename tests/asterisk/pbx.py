@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 
@@ -46,6 +48,7 @@ DIDS = {
     "02188776621": "ext-queues,sales,1",
     "02188776697": "from-internal,997,1",
     "02188776680": "agi-callback-800,s,1",
+    "02188776682": "agi-callback-802,s,1",
     "02188776691": "agi-reconnect-901,s,1",
 }
 NO_ANSWER_DESTINATIONS = {"997": "agi-callback-801^s^1"}
@@ -77,7 +80,16 @@ def render_pbx(etc: Path, *, globals_: dict[str, str] | None = None) -> None:
         (etc / name).write_text(env.get_template(name + ".j2").render(**values), encoding="utf-8")
 
 
+def closed_hours() -> str:
+    """A window of working hours that is not now: every day, from two to
+    three hours from now in Asia/Tehran (callback 802's ``hours``)."""
+    now = datetime.now(ZoneInfo("Asia/Tehran"))
+    start, end = now + timedelta(hours=2), now + timedelta(hours=3)
+    return f"sat-fri {start:%H:%M}-{end:%H:%M}"
+
+
 def render_server_config(path: Path, **values: object) -> Path:
+    values.setdefault("closed_hours", closed_hours())
     text = _env().get_template("agi-server.yaml.j2").render(**values)
     path.write_text(text, encoding="utf-8")
     return path
