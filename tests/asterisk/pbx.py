@@ -155,6 +155,17 @@ class AgiServerProcess:
             proc.kill()
             proc.wait()
 
+    def reload(self, timeout: float = 15.0) -> None:
+        """SIGHUP, as an admin reloads the config; returns once it is done."""
+        assert self.process is not None
+        done = self.log.read_text(errors="replace").count("config reloaded")
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self.log.read_text(errors="replace").count("config reloaded") <= done:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"agi-server did not reload within {timeout:g}s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
     def kill(self) -> None:
         """SIGKILL: a crash, no clean-up of any kind."""
         proc, self.process = self.process, None
