@@ -43,6 +43,14 @@ CALLBACK_NUMBER = "AGISRV_CALLBACK_NUMBER"
 CALLBACK_ATTEMPT = "AGISRV_CALLBACK_ATTEMPT"
 CALLBACK_AGENT = "AGISRV_CALLBACK_AGENT"
 CALLBACK_ANNOUNCE = "AGISRV_CALLBACK_ANNOUNCE"
+# Help request, the manager's leg (set by the Originate): the operator who
+# asks, their extension as digit prompts joined by "&" (one Playback), and
+# the operator's channel and the ChanSpy options of the request's mode, as
+# two variables (an Originate splits its variables at commas).
+HELP_OPERATOR = "AGISRV_HELP_OPERATOR"
+HELP_DIGITS = "AGISRV_HELP_DIGITS"
+HELP_SPY = "AGISRV_HELP_SPY"
+HELP_SPY_OPTIONS = "AGISRV_HELP_SPY_OPTIONS"
 
 ALL = {
     name: value

@@ -1,8 +1,13 @@
-"""Which voice prompts a config needs (``sounds build``), and where they go.
+"""Which voice prompts a config needs (``sounds build``), where they go, and
+which of them Asterisk would not find (``check``).
 
 The prompt sets of the configured modules (from the module table), plus
 ``common``, with every instance's overrides under their own names (see
-:mod:`agi_server.prompt_catalog`).
+:mod:`agi_server.prompt_catalog`). They are installed where Asterisk reads
+them: ``<sounds.directory>/<pbx.language>/agi-server/...``, with
+``sounds.directory`` Asterisk's own sounds directory (default
+``/var/lib/asterisk/sounds``), and the generated dialplan sets
+``CHANNEL(language)`` to ``pbx.language`` before it plays any of them.
 """
 
 from __future__ import annotations
@@ -39,6 +44,23 @@ def required_prompts(config: Config) -> list[PromptSpec]:
                 else:
                     overrides[name] = value
     return catalog_prompts(modules_in_use(config), config.pbx.language, overrides)
+
+
+# The file extensions Asterisk plays a prompt from (its format modules): a
+# prompt is there when any of them is.
+PLAYABLE = ("wav", "WAV", "wav16", "ulaw", "alaw", "gsm", "sln", "sln16", "g722", "g729", "siren7", "siren14")
+
+
+def missing_prompts(config: Config) -> list[str]:
+    """The prompts the configured modules play that are not in the sounds
+    directory, by name (``agi-server/callback-intro``)."""
+    settings = sound_settings(config)
+    missing = []
+    for spec in required_prompts(config):
+        base = settings.language_dir(spec.language) / spec.name
+        if not any(base.with_name(f"{base.name}.{ext}").is_file() for ext in PLAYABLE):
+            missing.append(spec.name)
+    return missing
 
 
 def sound_settings(config: Config) -> SoundSettings:

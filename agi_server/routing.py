@@ -41,6 +41,9 @@ class Route:
     handler: Handler
     # None only for routes with no call to send anywhere (health).
     failure: Destination | None
+    # The call's time budget on this route; None: agi.call_timeout. A route
+    # with a caller dialogue (callback) has its own.
+    timeout: float | None = None
 
 
 class RouteTable:

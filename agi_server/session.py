@@ -339,7 +339,7 @@ class AgiSession(asyncio.Protocol):
         started = time.monotonic()
         result, kind = "failed", ""
         try:
-            outcome = await self._within_call_timeout(route.handler(call), state.limits.call_timeout)
+            outcome = await self._within_call_timeout(route.handler(call), route.timeout or state.limits.call_timeout)
             await send_outcome(channel, state.names, outcome)
             result, kind = "decided", outcome.destination.kind
             decided = self.server.on_decision

@@ -20,10 +20,12 @@ def replace_once(text: str, old: str, new: str, *, times: int = 1) -> str:
     return text.replace(old, new)
 
 
-def example_text(*, ami: bool = False, redis_url: str | None = None, data_dir: str = "./var") -> str:
-    """The README's example config, adapted for a test directory."""
+def example_text(*, ami: bool = False, redis_url: str | None = None, data_dir: str = "./var",
+                 sounds_dir: str = "./sounds") -> str:  # fmt: skip
+    """The README's example config, adapted for a test directory (prompts
+    under ``sounds_dir``, not in the system's Asterisk sounds directory)."""
     text = EXAMPLE.read_text(encoding="utf-8")
-    text = replace_once(text, "data_dir: ../var ", f"data_dir: {data_dir} ")
+    text = replace_once(text, "data_dir: ../var ", f"sounds: {{directory: {sounds_dir}}}\ndata_dir: {data_dir} ")
     if not ami:
         text = replace_once(text, "username: agi-server", 'username: ""')
     if redis_url is not None:

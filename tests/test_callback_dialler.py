@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from agi_server import chanvars
+from agi_server.modules.callback.config import ATTEMPT_SLACK, CallbackRequestSettings
+from agi_server.modules.callback.dialler import attempt_channel_prefix
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.ami_server import FakeAmiServer
 from agi_server.testing.controller import config_for_test, running_server
@@ -160,10 +164,10 @@ async def test_no_dial_while_the_agent_is_busy_then_one_dial_after_min_wait(make
             chanvars.CALLBACK_ANNOUNCE: "agi-server/callback-agent-announce",
         }
         stored = await requests.get(rid)
-        assert (stored.state, stored.attempts, stored.agent) == ("dialing", 1, "5050")
+        assert (stored.state, stored.attempts, stored.agent) == ("dialing", 0, "5050")  # counted with its result
         report(fake, action, "ANSWER")
         done = await state_of(requests, rid, "done")
-        assert done.result == "customer answered"
+        assert (done.result, done.attempts) == ("customer answered", 1)
         await asyncio.sleep(MIN_WAIT * 2)
         assert len(originates(fake)) == 1
 
@@ -181,24 +185,81 @@ async def test_agent_busy_again_during_min_wait_restarts_the_wait(make_app, fake
         assert time.monotonic() - freed >= MIN_WAIT
 
 
-async def test_retries_on_no_answer_up_to_max_attempts(make_app, fake, requests):
-    fake.originate_reason = 3  # the agent does not answer the first time
+async def test_an_agent_who_does_not_answer_uses_up_none_of_the_customers_attempts(make_app, fake, requests):
+    """Three unanswered agent rings (max_attempts is 2): the request stays
+    pending, with a back-off between rings; then the customer's own
+    attempts: no answer twice, failed."""
+    fake.originate_reason = 3  # the agent's phone is not answered
     async with make_app():
         rid = await register(requests, "09121234567")
         free(fake, "5050")
-        await fake.wait_for_action("Originate", timeout=3)
-        first_at = time.monotonic()
+        rings = await fake.wait_for_action("Originate", count=3, timeout=5)
+
+        async def third_miss_recorded():
+            missed = await requests.get(rid)
+            return (missed.state, missed.attempts, missed.agent_misses) == ("pending", 0, 3)
+
+        await eventually(third_miss_recorded)
         fake.originate_reason = 4
-        second = (await fake.wait_for_action("Originate", count=2, timeout=3))[1]
-        assert time.monotonic() - first_at >= 0.2  # retry_interval
-        assert variables(second)[chanvars.CALLBACK_ATTEMPT] == f"{rid}.2"
-        report(fake, second, "NOANSWER")  # now the customer does not answer
+        fourth = (await fake.wait_for_action("Originate", count=4, timeout=5))[3]
+        assert [variables(a)[chanvars.CALLBACK_ATTEMPT] for a in [*rings, fourth]] == [
+            f"{rid}.{n}" for n in (1, 2, 3, 4)
+        ]
+        report(fake, fourth, "NOANSWER")  # now the customer does not answer
+        fifth = (await fake.wait_for_action("Originate", count=5, timeout=5))[4]
+        report(fake, fifth, "NOANSWER")
         failed = await state_of(requests, rid, "failed")
-        assert failed.attempts == 2
-        results = [e["result"] for e in failed.history if e["event"] == "attempt"]
-        assert results == ["agent 5050: no answer", "customer did not answer"]
+        assert (failed.attempts, failed.agent_misses) == (2, 3)
+        results = [(e["event"], e["result"]) for e in failed.history if e["event"] in ("attempt", "agent missed")]
+        assert results == [("agent missed", "agent 5050: no answer")] * 3 + [
+            ("attempt", "customer did not answer")
+        ] * 2
         await asyncio.sleep(0.3)
-        assert len(originates(fake)) == 2  # max_attempts
+        assert len(originates(fake)) == 5  # max_attempts calls to the customer
+
+
+async def test_an_agent_who_does_not_answer_passes_the_request_to_the_next_free_agent(make_app, fake, requests):
+    async with make_app():
+        rid = await register(requests, "09121110008", "801", "queue:support")
+        fake.originate_reason, fake.originate_delay = 3, 0.3  # 5050's phone rings 0.3s, unanswered
+        free(fake, "5050")  # idle longest: rung first
+        await asyncio.sleep(0.05)
+        free(fake, "5051")
+        (first,) = await fake.wait_for_action("Originate", timeout=3)
+        assert first["Channel"] == "Local/5050@from-queue-exten-only/n"
+        await asyncio.sleep(0.1)
+        fake.originate_reason, fake.originate_delay = 4, 0.0
+        second = (await fake.wait_for_action("Originate", count=2, timeout=3))[1]
+        assert second["Channel"] == "Local/5051@from-queue-exten-only/n"  # 5050 rests meanwhile
+        report(fake, second, "ANSWER")
+        done = await state_of(requests, rid, "done")
+        assert (done.attempts, done.agent_misses) == (1, 1)
+
+
+def closed_window() -> str:
+    """Today's hours that exclude now and do not run past midnight."""
+    now = datetime.now(ZoneInfo("Asia/Tehran"))
+    start = now + timedelta(hours=2)
+    if start.date() != (start + timedelta(hours=1)).date() or start.date() != now.date():
+        start = now - timedelta(hours=3)
+    return f"sat-fri {start:%H:%M}-{start + timedelta(hours=1):%H:%M}"
+
+
+async def test_nothing_is_dialled_outside_the_hours(tmp_path, redis_server, fake, requests):
+    hours = f'    hours: ["{closed_window()}"]\n'
+    text = CONFIG.replace("REDIS", redis_server.url).replace("AMIPORT", str(fake.port))
+    text = text.replace("    caller_id_name: Call back\n", "    caller_id_name: Call back\n" + hours)
+    async with running_server(config_for_test(text, tmp_path), grace=0.5) as app:
+        assert await app.ami.wait_connected(2)
+        closed = await register(requests, "09121110007", "801", "queue:support")
+        opened = await register(requests, "09121110006", "800", "extension:5050")
+        free(fake, "5050")
+        free(fake, "5051")
+        (action,) = await fake.wait_for_action("Originate", timeout=3)
+        assert variables(action)[chanvars.CALLBACK_ATTEMPT] == f"{opened}.1"  # 800 has no hours
+        await asyncio.sleep(MIN_WAIT * 4)
+        assert len(originates(fake)) == 1
+        assert (await requests.get(closed)).state == "pending"
 
 
 async def test_queue_never_has_more_callbacks_in_flight_than_free_members(make_app, fake, requests):
@@ -273,6 +334,33 @@ async def test_a_killed_diallers_request_is_retried_once_after_its_lease(make_ap
         assert [e["event"] for e in done.history] == ["registered", "interrupted", "attempt"]
         await asyncio.sleep(LEASE)
         assert len(originates(fake)) == 2
+
+
+async def test_a_lapsed_attempt_is_not_taken_over_while_its_channel_is_up(make_app, fake, requests):
+    """The dead dialler's agent leg still rings in Asterisk after its lease
+    ran out: no second dial until that channel is gone."""
+    rid = await register(requests, "09121234567")
+    async with make_app():
+        free(fake, "5050")
+        await fake.wait_for_action("Originate", timeout=3)
+    fake.set_channels([{"Channel": "Local/5050@from-queue-exten-only-0000000a;1", "ChannelStateDesc": "Ringing",
+                        "CallerIDNum": "09121234567", "Context": "agi-callback-800-dial", "Exten": "909121234567"}])
+    async with make_app():
+        await asyncio.sleep(3 * LEASE)
+        assert len(originates(fake)) == 1
+        assert (await requests.get(rid)).state == "dialing"
+        fake.set_channels([])  # the ring is over
+        (_, second) = await fake.wait_for_action("Originate", count=2, timeout=3)
+        assert variables(second)[chanvars.CALLBACK_ATTEMPT] == f"{rid}.2"
+
+
+def test_the_default_lease_covers_the_longest_attempt():
+    item = CallbackRequestSettings.model_validate(
+        {"code": "800", "name": "x", "target": "extension:5050", "next": "hangup", "failure": "hangup",
+         "ring_timeout": "10s"})  # fmt: skip
+    assert item.claim_lease == item.longest_attempt == 2 * 10 + ATTEMPT_SLACK
+    assert attempt_channel_prefix("Local/5050@from-queue-exten-only/n") == "Local/5050@from-queue-exten-only-"
+    assert attempt_channel_prefix("PJSIP/5050") == "PJSIP/5050-"
 
 
 async def test_a_result_reported_after_the_dialler_died_is_recorded_by_another(make_app, fake, requests):

@@ -47,7 +47,10 @@ async def test_a_claim_holds_the_request_and_the_agent_until_its_lease_runs_out(
     assert (await requests.claim(other, agent="5050", **CLAIM)).reason == "agent busy"
     assert await requests.renew(claim.token, 0.3)
     await asyncio.sleep(0.4)  # the dialler died: no renewal
-    again = await requests.claim(rid, agent="5050", **CLAIM)
+    # taken over only once the dialler has seen none of its channels up
+    assert (await requests.claim(rid, agent="5050", **CLAIM)).reason == "lapsed 5050"
+    assert (await requests.get(rid)).state == "dialing"
+    again = await requests.claim(rid, agent="5050", lapsed_checked=True, **CLAIM)
     assert again.token == f"{rid}.2"
     assert not await requests.renew(claim.token, 0.3)  # the dead dialler lost it for good
     assert await requests.renew(again.token, 0.3)

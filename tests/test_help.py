@@ -108,6 +108,16 @@ def in_call(code="*5003", channel=OPERATOR_CHANNEL) -> CallScript:
     )
 
 
+def originate_variables(sent) -> dict[str, str]:
+    return dict(v.split("=", 1) for v in sent.get_all("Variable"))
+
+
+def spied(sent) -> tuple[str, str]:
+    """The channel and the options the manager context gives ChanSpy."""
+    variables = originate_variables(sent)
+    return variables["AGISRV_HELP_SPY"], variables["AGISRV_HELP_SPY_OPTIONS"]
+
+
 def streamed(result) -> list[str]:
     return [c.split()[2] for c in result.commands if c.startswith("STREAM FILE")]
 
@@ -144,10 +154,14 @@ async def test_feature_code_rings_the_first_free_helper_with_chanspy_whisper(tmp
     assert streamed(result) == [REQUEST_SENT]
     assert decided(result).reason == "manager 300 joined 5051's call"
     (sent,) = fake_ami.actions_named("Originate")
-    # The shape of the recorded whisper Originate: Application ChanSpy on the
-    # agent's bridged channel, options q + w.
+    # Into the manager context (announce, then ChanSpy on the agent's bridged
+    # channel, options q + w + E), who asks and their digits as variables.
     assert sent["Channel"] == "Local/300@from-queue-exten-only/n"
-    assert (sent["Application"], sent["Data"]) == ("ChanSpy", f"{OPERATOR_CHANNEL},qwE")
+    assert (sent["Context"], sent["Exten"]) == ("agi-help-star5003-manager", "s")
+    assert spied(sent) == (OPERATOR_CHANNEL, "qwE")
+    variables = originate_variables(sent)
+    assert variables["AGISRV_HELP_OPERATOR"] == "5051"
+    assert variables["AGISRV_HELP_DIGITS"] == "&".join(f"agi-server/digits/{d}" for d in "5051")
     assert sent["CallerID"] == '"Help 5051" <5051>'
     assert sent["Timeout"] == "5000" and sent["Async"] == "true"
     assert fake_ami.actions_named("CoreShowChannels")  # the operator's call was looked up
@@ -160,7 +174,7 @@ async def test_mode_sets_the_chanspy_options(tmp_path, redis_server, fake_ami, c
         result = await place_call(*app.server.address, dialled(app, code=code))
     assert result.decision() is not None
     (sent,) = fake_ami.actions_named("Originate")
-    assert sent["Data"] == f"{OPERATOR_CHANNEL},{options}"
+    assert spied(sent) == (OPERATOR_CHANNEL, options)
 
 
 async def test_busy_and_unreachable_helpers_are_skipped(tmp_path, redis_server, fake_ami):
@@ -263,7 +277,7 @@ async def test_a_helper_asking_for_help_is_not_rung_himself(tmp_path, redis_serv
         result = await place_call(*app.server.address, dialled(app, callerid="300"))
     (sent,) = fake_ami.actions_named("Originate")
     assert sent["Channel"] == "Local/301@from-queue-exten-only/n"
-    assert sent["Data"] == "PJSIP/300-0000002a,qwE"
+    assert spied(sent) == ("PJSIP/300-0000002a", "qwE")
     assert result.decision() is not None
 
 
@@ -300,7 +314,7 @@ async def test_in_call_key_joins_the_calling_channel_and_returns_at_once(tmp_pat
     assert "ANSWER" not in result.commands
     assert streamed(result) == [REQUEST_SENT]
     (sent,) = fake_ami.actions_named("Originate")
-    assert (sent["Application"], sent["Data"]) == ("ChanSpy", f"{OPERATOR_CHANNEL},qwE")
+    assert spied(sent) == (OPERATOR_CHANNEL, "qwE")
     assert fake_ami.actions_named("CoreShowChannels") == []  # the channel is the AGI's own
 
 
@@ -492,3 +506,37 @@ def test_lookup_request_url():
 )
 def test_operator_from_live_channel(channel, operator):
     assert extension_of(channel, channel_only=True) == operator
+
+
+# --- one manager ringing per operator, across servers and reloads ----------------------------
+
+
+async def test_second_request_on_another_server_rings_no_second_manager(tmp_path, redis_server, fake_ami):
+    """Two servers on one Redis: the operator's second request reaches the
+    other server while the first server's manager still rings."""
+    fake_ami.originate_delay = 1.0
+    async with start_app(tmp_path / "a", redis_server, fake_ami) as first, \
+            start_app(tmp_path / "b", redis_server, fake_ami) as second:  # fmt: skip
+        await connected(first)
+        await connected(second)
+        one = await place_call(*first.server.address, in_call())
+        two = await place_call(*second.server.address, in_call())
+        assert two.decision() is not None
+        await settle(first)
+        await settle(second)
+    assert streamed(one) == streamed(two) == [REQUEST_SENT]
+    assert len(fake_ami.actions_named("Originate")) == 1
+
+
+async def test_second_request_after_a_reload_rings_no_second_manager(tmp_path, redis_server, fake_ami):
+    """A reload stops the ringing job while the manager's phone still rings
+    in Asterisk: a request right after it rings nobody else."""
+    fake_ami.originate_delay = 1.0
+    async with start_app(tmp_path, redis_server, fake_ami) as app:
+        await connected(app)
+        await place_call(*app.server.address, in_call())
+        assert await app.reload() is True
+        again = await place_call(*app.server.address, in_call())
+        assert streamed(again) == [REQUEST_SENT]
+        await settle(app)
+    assert len(fake_ami.actions_named("Originate")) == 1

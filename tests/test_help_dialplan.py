@@ -80,7 +80,7 @@ def test_each_trigger_calls_the_route_and_falls_back_to_the_prompt(config):
         assert "Playback(agi-server/help-star5004-manager-unavailable)" in fallback
         assert fallback.strip().endswith(last)
     assert incall.rstrip().endswith("Return()") and "Hangup" not in incall
-    assert notice.startswith("unavailable,1,Answer()")
+    assert notice.startswith("unavailable,1,Set(CHANNEL(language)=fa)\n same => n,Answer()")
     assert "Playback(agi-server/help-star5004-manager-unavailable)" in notice
 
 

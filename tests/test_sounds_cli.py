@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -21,6 +22,10 @@ def _config(tmp_path, extra: str = ""):
 def test_build_covers_every_prompt_the_config_needs_then_skips(tmp_path):
     path = _config(tmp_path)
     runner = CliRunner()
+    before = runner.invoke(main, ["check", "-c", str(path)])
+    assert before.exit_code == 1
+    assert "prompt(s) missing from" in before.output
+    assert "  agi-server/callback-intro\n" in before.output and "  agi-server/digits/7\n" in before.output
     first = runner.invoke(main, ["sounds", "build", "-c", str(path)])
     assert first.exit_code == 0, first.output
     config = load_config(path)
@@ -35,6 +40,15 @@ def test_build_covers_every_prompt_the_config_needs_then_skips(tmp_path):
     assert {"agi-server/callback-intro", "agi-server/help-request-sent", "agi-server/digits/7"} <= names
     second = runner.invoke(main, ["sounds", "build", "-c", str(path)])
     assert f"0 built, {len(needed)} skipped, 0 failed" in second.output
+    after = runner.invoke(main, ["check", "-c", str(path)])
+    assert after.exit_code == 0, after.output
+
+
+def test_prompts_go_where_asterisk_reads_them_by_default(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(replace_once(example_text(), "sounds: {directory: ./sounds}\n", ""))
+    config = load_config(path)
+    assert config.sounds_dir == Path("/var/lib/asterisk/sounds")
 
 
 def test_instance_override_gets_its_own_prompt(tmp_path):

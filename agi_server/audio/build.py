@@ -90,6 +90,8 @@ def _prepare(prompts: list[PromptSpec], settings: SoundSettings, engine: Engine 
         raise SettingsInvalid(f"prompt(s) listed twice: {', '.join(twice)}")
     find_program("ffmpeg")
     check_formats(settings.formats)
+    for language in sorted({p.language for p in prompts}):
+        _check_writable(settings.language_dir(language) / "agi-server")
     text_languages = {p.language for p in prompts if p.text is not None}
     if not text_languages:
         return engine
@@ -98,6 +100,20 @@ def _prepare(prompts: list[PromptSpec], settings: SoundSettings, engine: Engine 
     for language in sorted(text_languages):
         engine.check(check_language(language))
     return engine
+
+
+def _check_writable(folder: Path) -> None:
+    """The prompts' folder can be made and written (Asterisk's sounds
+    directory usually belongs to root or asterisk)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".agi-server-write-test-"):
+            pass
+    except OSError as exc:
+        raise SettingsInvalid(
+            f"cannot write prompts into {folder}: {exc.strerror or exc}; run `agi-server sounds build` as the "
+            "user that owns Asterisk's sounds directory (root or asterisk), or set sounds.directory"
+        ) from None
 
 
 def build(

@@ -18,6 +18,7 @@ from ..dialplan import render_dialplan
 from ..loadgen import LoadSpec, default_callers, run_load
 from ..modules.calldist.explain import explain_route
 from ..modules.help.features import render_features
+from ..prompts import missing_prompts
 from ..serve import serve as run_server
 from ..serve import serve_processes
 from .common import config_option, load_or_exit, setup_logging
@@ -86,10 +87,23 @@ def bench(connect: str, script: str, concurrency: int, sessions: int, rate: floa
 
 @click.command()
 @config_option
-def check(config_path: Path) -> None:
-    """Validate the config: prints "ok" or every problem, exit 1."""
+@click.option("--skip-sounds", is_flag=True,
+              help="Do not look for the prompts (Asterisk reads its sounds on another host).")
+def check(config_path: Path, skip_sounds: bool) -> None:
+    """Validate the config and look for its prompts: prints "ok", or every
+    problem and every prompt Asterisk would not find, exit 1."""
     config = load_or_exit(config_path)
     routes = assemble(config, module_deps(config)).routes
+    if not skip_sounds:
+        missing = missing_prompts(config)
+        if missing:
+            folder = config.sounds_dir / config.pbx.language
+            click.echo(f"{config_path}: {len(missing)} prompt(s) missing from {folder} "
+                       "(sounds.directory / pbx.language), where Asterisk plays them from:", err=True)
+            for name in missing:
+                click.echo(f"  {name}", err=True)
+            click.echo(f"run agi-server sounds build -c {config_path}", err=True)
+            raise SystemExit(1)
     click.echo(f"ok: {len(routes)} route(s): {', '.join(routes.paths())}")
 
 

@@ -23,6 +23,7 @@ from ..problems import MISSING, Problem
 from ..schema import MODULE_DESTINATIONS
 from .checks import cross_check
 from .model import Config, config_file_model
+from .sections import DEFAULT_SOUNDS_DIRECTORY
 
 # libyaml's safe loader when PyYAML was built with it: 3x faster on a config
 # with 100,000 rules; same result.
@@ -100,7 +101,7 @@ def parse_config(text: str, source: Path | None = None, env: dict[str, str] | No
         raise ConfigError(problems)
     base = source.parent if source is not None else Path.cwd()
     data_dir = (base / file.data_dir).resolve()
-    sounds_dir = (base / file.sounds.directory).resolve() if file.sounds.directory else data_dir / "sounds"
+    sounds_dir = (base / (file.sounds.directory or DEFAULT_SOUNDS_DIRECTORY)).resolve()
     return Config(file=file, path=source, data_dir=data_dir, sounds_dir=sounds_dir)
 
 

@@ -213,8 +213,14 @@ def _wav_only() -> list[SoundFormat]:
     return ["wav"]
 
 
+# Where Asterisk reads sounds (astdatadir/sounds): FreePBX, Issabel, Debian's
+# and a plain source install of Asterisk all use this one.
+DEFAULT_SOUNDS_DIRECTORY = "/var/lib/asterisk/sounds"
+
+
 class SoundsSection(Section):
-    directory: str | None = None  # default: <data_dir>/sounds
+    # Asterisk's sounds directory: prompts land in <directory>/<language>/agi-server/.
+    directory: str | None = DEFAULT_SOUNDS_DIRECTORY  # empty: the default
     engine: Literal["espeak-ng", "gtts", "piper"] = "espeak-ng"
     voice: str | None = None
     piper_model: str | None = None

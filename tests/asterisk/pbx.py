@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 
@@ -47,6 +49,7 @@ DIDS = {
     "02188776621": "ext-queues,sales,1",
     "02188776697": "from-internal,997,1",
     "02188776680": "agi-callback-800,s,1",
+    "02188776682": "agi-callback-802,s,1",
     "02188776691": "agi-reconnect-901,s,1",
 }
 NO_ANSWER_DESTINATIONS = {"997": "agi-callback-801^s^1"}
@@ -79,7 +82,16 @@ def render_pbx(etc: Path, *, globals_: dict[str, str] | None = None) -> None:
         (etc / name).write_text(env.get_template(name + ".j2").render(**values), encoding="utf-8")
 
 
+def closed_hours() -> str:
+    """A window of working hours that is not now: every day, from two to
+    three hours from now in Asia/Tehran (callback 802's ``hours``)."""
+    now = datetime.now(ZoneInfo("Asia/Tehran"))
+    start, end = now + timedelta(hours=2), now + timedelta(hours=3)
+    return f"sat-fri {start:%H:%M}-{end:%H:%M}"
+
+
 def render_server_config(path: Path, **values: object) -> Path:
+    values.setdefault("closed_hours", closed_hours())
     text = _env().get_template("agi-server.yaml.j2").render(**values)
     path.write_text(text, encoding="utf-8")
     return path
@@ -144,6 +156,17 @@ class AgiServerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def reload(self, timeout: float = 15.0) -> None:
+        """SIGHUP, as an admin reloads the config; returns once it is done."""
+        assert self.process is not None
+        done = self.log.read_text(errors="replace").count("config reloaded")
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self.log.read_text(errors="replace").count("config reloaded") <= done:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"agi-server did not reload within {timeout:g}s:\n{self.log_tail()}")
+            time.sleep(0.1)
 
     def kill(self) -> None:
         """SIGKILL: a crash, no clean-up of any kind."""

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SUPPORT_QUEUE_DID = "02188776620"
 CALLBACK_DID = "02188776680"  # straight to callback 800 (a test shortcut)
+CLOSED_DID = "02188776682"  # callback 802, whose hours start two hours from now
 CUSTOMER = "09351234567"
 OTHER = "09121234567"
 AGENTS = ("5050", "5051")
@@ -169,9 +170,14 @@ async def test_caller_who_hangs_up_before_confirming_keeps_the_request(fresh):
     fresh.ami.react(lambda e: e.name == "AGIExecStart" and e.get("Channel") == call.pbx_side
                     and "/digits/" in e.get("Command", ""), hang_up)
     await fresh.wait_hangup(call.pbx_side, since=since, timeout=30)
+    assert not fresh.user_events("TestDest", since), "the caller was sent on after hanging up"
     for agent in AGENTS:
         await fresh.phone(agent, mode="answer")
-    await fresh.wait_user_event("TestCustomer", since=since, Number=CUSTOMER, State="RINGING", timeout=20)
+    await fresh.wait_user_event("TestCustomer", since=since, Number=CUSTOMER, State="ANSWERED", timeout=20)
+    await asyncio.sleep(6)  # min_wait 2s, retry_interval 4s: a second dial would have come
+    assert len(fresh.user_events("TestCustomer", since, State="RINGING")) == 1
+    shown = cli(fresh.config, "callbacks", "show", "1").stdout
+    assert "left without confirming the number" in shown and "state      done" in shown, shown
 
 
 async def test_busy_agents_are_not_dialled_until_one_is_free(fresh):
@@ -239,3 +245,36 @@ async def test_one_dial_for_a_customer_who_asked_twice(fresh):
     await asyncio.sleep(8)
     assert len(fresh.user_events("TestCustomer", since, State="RINGING")) == 1
     assert len(fresh.user_events("TestPhone", since, State="ANSWERED")) == 1
+
+
+async def test_agents_missing_the_ring_use_up_none_of_the_customers_attempts(fresh):
+    """max_attempts is 2: both agents let a callback ring out (two agent
+    rings, the customer never dialled), then one answers: the customer is
+    still called, once, and their attempts count only that call."""
+    await leave_request(fresh)  # both agents away (noanswer)
+    since = fresh.ami.mark()
+    first = await fresh.wait_user_event("TestPhone", since=since, State="HANGUP", timeout=30)
+    after_first = fresh.ami.events.index(first) + 1
+    await fresh.wait_user_event("TestPhone", since=after_first, State="HANGUP", timeout=30)
+    assert not fresh.user_events("TestCustomer", since, State="RINGING")
+    for agent in AGENTS:
+        await fresh.phone(agent, mode="answer")
+    await fresh.wait_user_event("TestCustomer", since=since, Number=CUSTOMER, State="ANSWERED", timeout=40)
+    assert len(fresh.user_events("TestCustomer", since, State="RINGING")) == 1
+    shown = cli(fresh.config, "callbacks", "show", "1").stdout
+    assert "attempts   1 (calls to the customer)" in shown, shown
+    assert "agent rings not answered: 0" not in shown, shown
+
+
+async def test_a_request_outside_the_hours_is_not_dialled(fresh):
+    """Callback 802's hours start two hours from now (Asia/Tehran): the
+    caller's request is saved, and no agent or customer is rung."""
+    since = fresh.ami.mark()
+    await leave_own_number(fresh, did=CLOSED_DID)
+    await fresh.wait_user_event("TestDest", since=since, Dest="cbnext", timeout=40)
+    await fresh.hangup_everything()
+    await asyncio.sleep(10)  # min_wait 2s: an open module would have rung an agent by now
+    assert not fresh.user_events("TestPhone", since, State="RINGING")
+    assert not fresh.user_events("TestCustomer", since, State="RINGING")
+    listing = cli(fresh.config, "callbacks", "list").stdout
+    assert CUSTOMER in listing and "pending" in listing, listing

@@ -290,6 +290,24 @@ async def test_second_request_while_ringing_rings_no_second_manager(fresh):
     assert len(chanspy_starts(fresh, since)) == 1
 
 
+async def test_second_request_after_a_reload_rings_no_second_manager(fresh):
+    """A config reload (SIGHUP) while 300 rings for 5050: the manager still
+    joins, and 5050's second request right after the reload rings nobody."""
+    await operator_on_queue_call(fresh)
+    await fresh.phone("300", ring=4)
+    since = fresh.ami.mark()
+    await fresh.call_internal(OPERATOR, CODE)
+    await fresh.wait_user_event("TestPhone", since=since, Phone="300", State="RINGING", timeout=15)
+    await asyncio.to_thread(fresh.server.reload)
+    await fresh.call_internal(OPERATOR, CODE)
+
+    await wait_chanspy(fresh, since, "300")
+    await asyncio.sleep(2)
+    assert len(ringing(fresh, "300", since)) == 1, [e.pairs for e in ringing(fresh, "300", since)]
+    assert not ringing(fresh, "301", since)
+    assert len(chanspy_starts(fresh, since)) == 1
+
+
 async def test_manager_hears_who_asks_before_joining(fresh):
     """The manager who answers hears "help-manager-announce" on their own leg
     before ChanSpy puts them on the operator's call."""
@@ -305,3 +323,8 @@ async def test_manager_hears_who_asks_before_joining(fresh):
     ]  # fmt: skip
     assert announce, "no Playback / STREAM FILE of agi-server/help-manager-announce on 300's leg before ChanSpyStart"
     assert heard(fresh, announce[0]["Channel"], "agi-server/help-manager-announce", since)
+    # then who asks: the operator's extension, digit by digit, in the PBX's language
+    digits = [e for e in fresh.ami.events[since:spy_at] if e.get("Channel") == announce[0]["Channel"]
+              and e.name == "Newexten" and e.get("Application") == "Playback" and "/digits/" in e.get("AppData", "")]
+    assert digits and digits[0]["AppData"] == "&".join(f"agi-server/digits/{d}" for d in OPERATOR), digits
+    assert heard(fresh, announce[0]["Channel"], "agi-server/digits/5", since)

@@ -7,11 +7,12 @@ import logging
 from collections.abc import Sequence
 
 from ...destinations import Destination
+from ...hours import OpeningHours
 from ...numbers import members_of
 from ...routing import Route
 from ..spec import Deps, ModuleParts, ModuleSpec, Worker
 from .config import CallbackRequestSettings
-from .handler import CallbackRequest
+from .handler import FINISH_TIME, CallbackRequest
 from .policy import NumberPolicy
 from .requests import CallbackStore
 from .worker import CallbackWorker
@@ -28,14 +29,15 @@ def build(entries: Sequence[CallbackRequestSettings], deps: Deps) -> ModuleParts
     policies = {item.code: NumberPolicy(item.allowed_numbers, deps.numbers) for item in entries}
     routes = [
         Route(f"callback/{item.code}", CallbackRequest(item, policies[item.code], deps.language, requests),
-              item.failure)
+              item.failure, timeout=item.dialogue_timeout + FINISH_TIME)
         for item in entries
     ]  # fmt: skip
     workers: list[Worker] = []
     if deps.ami is not None and requests is not None and entries:
         members = {item.code: members_of(item.target, item.members, deps.departments) for item in entries}
+        hours = {item.code: OpeningHours.parse(item.hours, deps.timezone) for item in entries}
         worker = CallbackWorker(entries, ami=deps.ami, requests=requests, policies=policies, members=members,
-                                names=deps.names)
+                                names=deps.names, hours=hours)
         workers.append(worker.run)
     elif any(item.auto_dial for item in entries):
         workers.append(_no_auto_dial)

@@ -39,6 +39,8 @@ def _next(item: Callback, now: float) -> str:
     if item.state == "pending":
         if item.due is None or item.due <= now:
             return "due now"
+        if not item.confirmed and item.attempts == 0 and item.agent_misses == 0:
+            return f"caller still choosing (held {_age(item.due - now)})"
         return f"retry in {_age(item.due - now)}"
     if item.state == "dialing":
         return f"ringing {item.agent}" if item.agent else "ringing"
@@ -71,10 +73,10 @@ def show_text(item: Callback, now: float | None = None) -> str:
         f"  number     {item.number} (dialled as {item.dial}){'  ' + item.e164 if item.e164 else ''}",
         f"  module     {item.module}, target {item.target}",
         f"  state      {item.state}" + (f" ({_next(item, now)})" if item.state in ("pending", "dialing") else ""),
-        f"  attempts   {item.attempts}",
+        f"  attempts   {item.attempts} (calls to the customer); agent rings not answered: {item.agent_misses}",
         f"  asked      {item.requests} time(s), first {_when(item.created)} ({_age(now - item.created)} ago), "
         f"last {_when(item.updated)}",
-        f"  caller id  {item.caller}",
+        f"  caller id  {item.caller}" + ("" if item.confirmed else "  (left without confirming the number)"),
     ]
     if item.result:
         lines.append(f"  result     {item.result}")

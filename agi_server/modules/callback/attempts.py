@@ -33,6 +33,13 @@ def describe_status(status: str) -> str:
     return DIAL_STATUS_TEXT.get(status, f"customer leg {sanitize(status, 20).lower()}")
 
 
+def customer_never_dialled(status: str) -> bool:
+    """The result of an answered agent leg that ended before the customer
+    was dialled (the agent hung up during the announcement): an agent miss,
+    not one of the customer's attempts."""
+    return status == ""
+
+
 def owner_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -41,6 +48,7 @@ def owner_id() -> str:
 class AttemptOutcome:
     answered: bool
     result: str
+    agent_missed: bool = False  # the customer was never dialled: counted apart from their attempts
 
 
 LOST = "lost"  # waiter marker: the claim was lost (recorded or cancelled elsewhere)

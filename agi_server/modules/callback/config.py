@@ -6,6 +6,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from ...hours import parse_window
 from ...numbers import PatternError, compile_pattern
 from ...schema import Code, DestinationField, Duration, Extension, NonBlank, Section, refuse_moved
 
@@ -16,6 +17,11 @@ DEFAULT_ALLOWED = ["_09XXXXXXXXX", "_0[1-8]XXXXXXXXX"]
 # Shown on the agent's phone next to the customer's number; it goes into an
 # AMI CallerID header ("NAME" <number>), so quotes and brackets are refused.
 _CALLER_ID_NAME = re.compile(r"[^\"<>\\\x00-\x1f\x7f]{1,40}")
+
+
+# Beyond the two rings of an attempt: the announcement to the agent and the
+# outbound routing before the customer's phone rings.
+ATTEMPT_SLACK = 30.0
 
 
 class CallbackRequestSettings(Section):
@@ -29,7 +35,14 @@ class CallbackRequestSettings(Section):
     # After the agent becomes free, wait this long before auto-dialling.
     min_wait: Duration = 30.0
     retry_interval: Duration = 300.0
+    # Calls to the customer (the agent answered and the customer was dialled).
     max_attempts: int = Field(default=3, ge=1, le=20)
+    # Agent rings nobody answered, counted apart: the next free agent takes
+    # the request, with a back-off while nobody answers; then `failed`.
+    max_agent_misses: int = Field(default=10, ge=1, le=100)
+    # When requests may be dialled, in pbx.timezone with the Iranian week
+    # ("sat-wed 08:00-17:00", "thu 08:00-13:00"); empty: any time.
+    hours: list[str] = Field(default_factory=list)
     # How long the agent's phone, then the customer's, may ring.
     ring_timeout: Duration = 30.0
     allowed_numbers: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED), min_length=1)
@@ -41,9 +54,14 @@ class CallbackRequestSettings(Section):
     # long to wait for a key (and between the digits of a typed number).
     tries: int = Field(default=3, ge=1, le=10)
     input_timeout: Duration = 6.0
+    # The whole caller dialogue, from the intro to the confirmation (its own
+    # budget, not agi.call_timeout).
+    dialogue_timeout: Duration = 90.0
     # A dialler's claim on a request; renewed while it dials. After a crash
-    # another server retries the request once this has run out.
-    lease: Duration = Field(default=90.0, ge=0.3)
+    # another server retries the request once this has run out and no
+    # channel of the lost attempt is up any more. Default: the longest
+    # attempt (the agent's ring, the customer's ring, ATTEMPT_SLACK).
+    lease: Duration | None = Field(default=None, ge=0.3)
 
     @field_validator("target")
     @classmethod
@@ -60,6 +78,29 @@ class CallbackRequestSettings(Section):
                 compile_pattern(text)
             except PatternError as exc:
                 raise ValueError(f"{text!r}: {exc}") from None
+        return value
+
+    @property
+    def longest_attempt(self) -> float:
+        """How long one attempt can run before its outcome is known."""
+        return 2 * self.ring_timeout + ATTEMPT_SLACK
+
+    @property
+    def claim_lease(self) -> float:
+        return self.lease if self.lease is not None else self.longest_attempt
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_window(text)  # ValueError says what is wrong with it
+        return value
+
+    @field_validator("dialogue_timeout")
+    @classmethod
+    def _dialogue_timeout(cls, value: float) -> float:
+        if not 10 <= value <= 900:
+            raise ValueError("dialogue_timeout is between 10s and 15m")
         return value
 
     @field_validator("caller_id_name")

@@ -12,6 +12,13 @@ dialplan reports the customer's side in a ``UserEvent(AgiServerCallback)``
 carrying the attempt token: ``DialStatus: ANSWER`` from the ``U()`` gosub
 as soon as the customer answers, the final ``DIALSTATUS`` from ``h``.
 
+Outside the module's ``hours`` (in ``pbx.timezone``) nothing is dialled:
+requests wait for the next opening. An agent whose phone is not answered
+(or who hangs up before the customer is dialled) uses up none of the
+customer's ``max_attempts``: that agent rests for ``retry_interval`` and the
+next free agent takes the request (``FINISH`` in ``scripts.py`` has the
+back-off and the ``max_agent_misses`` bound).
+
 A request is dialled by one server at a time (lease in Redis, renewed while
 dialling); an agent has at most one callback in flight (agent key), so a
 queue never has more callbacks in flight than free members. Nothing is ever
@@ -26,6 +33,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from ... import chanvars
 from ...ami import AmiClient, ExtensionState
@@ -40,12 +48,14 @@ from ...errors import (
     StoreUnavailable,
     UnsafeValue,
 )
+from ...hours import OpeningHours
+from ...logsafe import sanitize
 from ...numbers import check_extension
 from ...prompt_catalog import prompt_name
 from ...protocol.ami import AmiMessage
-from .attempts import LOST, AttemptOutcome, AttemptResults, describe_status
+from .attempts import LOST, AttemptOutcome, AttemptResults, customer_never_dialled, describe_status
 from .config import CallbackRequestSettings
-from .requests import Callback, CallbackStore
+from .requests import Callback, CallbackNotFound, CallbackStore, Claim
 
 log = logging.getLogger("agi_server.callback")
 
@@ -55,6 +65,15 @@ MIN_DELAY = 0.02
 # may take (announce prompt, outbound routing) before it counts as unknown.
 RESULT_SLACK = 60.0
 RECORD_TRIES = 3
+CLOSED_POLL = 60.0  # outside the hours: look again at least this often (clock or config changes)
+
+
+def attempt_channel_prefix(dial_string: str) -> str:
+    """The start of the name of a channel Asterisk makes for ``dial_string``:
+    ``Local/5050@from-queue-exten-only/n`` -> ``Local/5050@from-queue-exten-only-``,
+    ``PJSIP/5050`` -> ``PJSIP/5050-``."""
+    base = "/".join(dial_string.split("/")[:2])  # without Local's options (/n)
+    return f"{base}-" if base else ""
 
 
 class Dialler:
@@ -70,8 +89,11 @@ class Dialler:
         names: DialplanNames,
         owner: str,
         poll: float = POLL,
+        hours: OpeningHours | None = None,
     ) -> None:
         self.item = item
+        self.hours = hours  # None or no windows: any time
+        self.closed_logged = False
         self.ami = ami
         self.requests = requests
         self.results = results
@@ -171,8 +193,31 @@ class Dialler:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
+    def closed_for(self) -> float | None:
+        """Seconds until the hours open again (at most CLOSED_POLL), None
+        when dialling is allowed now."""
+        hours = self.hours
+        if hours is None or hours.always:
+            return None
+        now = datetime.now(UTC)
+        if hours.is_open(now):
+            if self.closed_logged:
+                log.info("callback %s: within the hours again; dialling", self.item.code)
+            self.closed_logged = False
+            return None
+        opens = hours.next_open(now)
+        if not self.closed_logged:
+            self.closed_logged = True
+            when = opens.astimezone(hours.zone).strftime("%a %H:%M %Z") if opens else "never within a week"
+            log.info("callback %s: outside the hours; nothing is dialled until %s", self.item.code, when)
+        wait = (opens - now).total_seconds() if opens is not None else CLOSED_POLL
+        return max(MIN_DELAY, min(wait, CLOSED_POLL))
+
     async def tick(self) -> float:
         """Start what can start now; returns how long to sleep."""
+        closed = self.closed_for()
+        if closed is not None:
+            return closed
         loop = asyncio.get_running_loop()
         ready, next_ready = self._ready_agents(loop.time())
         now = time.time()
@@ -185,24 +230,18 @@ class Dialler:
                 self.idle_since.pop(agent, None)
                 ready.pop(0)
                 continue
-            claim = await self.requests.claim(
-                rid,
-                agent=agent,
-                owner=self.owner,
-                lease=self.item.lease,
-                max_attempts=self.item.max_attempts,
-                retry_interval=self.item.retry_interval,
-                rest=self.item.min_wait,
-            )
+            claim = await self._claim(rid, agent)
+            if claim.token is None and claim.reason.startswith("lapsed"):
+                # A dead dialler's attempt: never taken over while it may still ring.
+                if await self._lapsed_attempt_up(rid, claim.reason.partition(" ")[2]):
+                    continue
+                claim = await self._claim(rid, agent, lapsed_checked=True)
             if claim.token is None and claim.reason.startswith("preferred "):
                 # Reassigned to one agent: only that one may take it.
                 agent = claim.reason.partition(" ")[2]
                 if agent not in ready or not await self._still_idle(agent):
                     continue
-                claim = await self.requests.claim(
-                    rid, agent=agent, owner=self.owner, lease=self.item.lease, max_attempts=self.item.max_attempts,
-                    retry_interval=self.item.retry_interval, rest=self.item.min_wait,
-                )  # fmt: skip
+                claim = await self._claim(rid, agent)
             if claim.token is None:
                 if claim.reason == "agent busy" and agent in ready:  # ringing for another module or server
                     ready.remove(agent)
@@ -217,6 +256,34 @@ class Dialler:
             if upcoming is not None and upcoming > now:
                 delay = min(delay, upcoming - time.time())
         return delay
+
+    async def _claim(self, rid: str, agent: str, *, lapsed_checked: bool = False) -> Claim:
+        item = self.item
+        return await self.requests.claim(
+            rid, agent=agent, owner=self.owner, lease=item.claim_lease, max_attempts=item.max_attempts,
+            retry_interval=item.retry_interval, rest=item.min_wait, max_agent_misses=item.max_agent_misses,
+            lapsed_checked=lapsed_checked,
+        )  # fmt: skip
+
+    async def _lapsed_attempt_up(self, rid: str, agent: str) -> bool:
+        """Is a channel of the attempt whose dialler's lease ran out still up
+        (that agent's leg as this module rings it, or a leg to or from the
+        customer)? True when Asterisk cannot be asked."""
+        try:
+            callback = await self.requests.get(rid)
+            channels = await self.ami.channels()
+        except (AmiError, StoreUnavailable, CallbackNotFound) as exc:
+            log.info("callback %s: request %s: cannot look for its lapsed attempt's channels (%s); not retried yet",
+                     self.item.code, rid, exc)
+            return True
+        prefix = attempt_channel_prefix(self.channels.get(agent, ""))
+        for channel in channels:
+            if (prefix and channel.name.startswith(prefix)) or callback.dial in (channel.exten, channel.caller_num) \
+                    or callback.number in (channel.connected_num, channel.caller_num):  # fmt: skip
+                log.info("callback %s: request %s: its lapsed attempt is still up (%s); not retried yet",
+                         self.item.code, rid, sanitize(channel.name, 80))
+                return True
+        return False
 
     def _start_attempt(self, callback: Callback, agent: str, token: str) -> None:
         self.in_flight.add(agent)
@@ -244,9 +311,9 @@ class Dialler:
 
     async def _keep_claim(self, token: str, waiter: asyncio.Future[str]) -> None:
         while True:
-            await asyncio.sleep(self.item.lease / 3)
+            await asyncio.sleep(self.item.claim_lease / 3)
             try:
-                kept = await self.requests.renew(token, self.item.lease)
+                kept = await self.requests.renew(token, self.item.claim_lease)
             except StoreUnavailable as exc:
                 log.warning("callback %s: cannot renew the claim of %s: %s", self.item.code, token, exc)
                 continue
@@ -276,14 +343,14 @@ class Dialler:
                 timeout_s=item.ring_timeout,
             )
         except (AmiActionFailed, UnsafeValue, LocalProtocolError) as exc:
-            return AttemptOutcome(False, f"originate refused: {exc}")
+            return AttemptOutcome(False, f"agent {agent}: originate refused: {exc}", agent_missed=True)
         except (AmiUnavailable, AmiTimeout) as exc:
             # Maybe sent, maybe not: never re-sent. Its result event decides.
             log.warning("callback %s: originate of %s has no known outcome (%s)", item.code, token, exc)
             unknown = True
         else:
-            if not result.success:
-                return AttemptOutcome(False, f"agent {agent}: {result.reason_text}")
+            if not result.success:  # the agent's phone: no answer, busy, unreachable
+                return AttemptOutcome(False, f"agent {agent}: {result.reason_text}", agent_missed=True)
         try:
             async with asyncio.timeout(item.ring_timeout + RESULT_SLACK):
                 status = await asyncio.shield(waiter)
@@ -293,12 +360,14 @@ class Dialler:
             return AttemptOutcome(True, "agent answered; customer outcome unknown (no result event)")
         if status == LOST:
             return None
-        return AttemptOutcome(status == "ANSWER", describe_status(status))
+        return AttemptOutcome(status == "ANSWER", describe_status(status),
+                              agent_missed=customer_never_dialled(status))
 
     async def _record(self, token: str, outcome: AttemptOutcome) -> None:
         for attempt in range(RECORD_TRIES):
             try:
-                state = await self.requests.finish(token, answered=outcome.answered, result=outcome.result)
+                state = await self.requests.finish(token, answered=outcome.answered, result=outcome.result,
+                                                   agent_missed=outcome.agent_missed)
             except StoreUnavailable as exc:
                 log.warning("callback %s: cannot record %s yet: %s", self.item.code, token, exc)
                 if attempt + 1 < RECORD_TRIES:

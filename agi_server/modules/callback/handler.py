@@ -3,27 +3,41 @@
 Route ``callback/<code>``, entered when an extension or a queue did not
 answer. The caller hears the intro and presses 1 (call me back on this
 number) or 2 (type another number, ended by ``#`` or a pause); the number
-is read back digit by digit, 1 confirms and 2 types it again. The request is
-stored in Redis (one open request per customer, module and target) and the
-call goes on to ``next``. Every prompt can be interrupted by the keys it
-offers. A caller with no usable number, too many wrong or missing keys, or
-Redis failing: a short apology and the ``failure`` destination.
+is read back digit by digit, 1 confirms and 2 types it again. Every prompt
+can be interrupted by the keys it offers.
+
+The request is saved in Redis as soon as the caller has chosen a usable
+number, before the read-back (one open request per customer, module and
+target): a caller who hangs up after that keeps it; confirming only updates
+it; a number typed again before confirming replaces it. While the caller is
+still in the dialogue the request is held back from the dialler; confirming,
+hanging up or running out of tries or time makes it due. A caller who
+rejected the number (key 2) and then leaves without a new one leaves
+nothing. The dialogue has its own time budget, ``dialogue_timeout``.
+
+No usable number, too many wrong or missing keys before one, or Redis
+failing: a short apology and the ``failure`` destination.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from ... import chanvars
 from ...audio import readback_files
-from ...errors import StoreUnavailable
+from ...errors import AgiError, StoreUnavailable
 from ...logsafe import sanitize
 from ...prompt_catalog import prompt_name
 from ...routing import Call, Outcome
 from .config import CallbackRequestSettings
 from .policy import MAX_TYPED_DIGITS, CallbackNumber, NumberPolicy
-from .requests import CallbackStore
+from .requests import CallbackStore, Registration
 
 MENU_KEYS = "12"
 INVALID_CHOICE = "agi-server/common-invalid-choice"
+# After the dialogue: settling the request and the last prompt (the route's
+# time budget is dialogue_timeout plus this).
+FINISH_TIME = 20.0
 
 
 class OutOfTries(Exception):
@@ -38,6 +52,69 @@ class Tries:
         self.left -= 1
         if self.left <= 0:
             raise OutOfTries
+
+
+class SavedRequest:
+    """The request one caller's dialogue has saved so far."""
+
+    def __init__(self, requests: CallbackStore, item: CallbackRequestSettings, call: Call) -> None:
+        self.requests = requests
+        self.item = item
+        self.call = call
+        self.registration: Registration | None = None
+        self.number: CallbackNumber | None = None
+        self.rejected = False  # the caller pressed 2 at the confirmation: wants another number
+
+    async def save(self, number: CallbackNumber) -> None:
+        """Saved as soon as chosen; a new number replaces this call's own
+        unconfirmed request (a merged one belongs to an earlier call)."""
+        self.rejected = False
+        if self.registration is not None and number == self.number:
+            return
+        env, item, requests = self.call.env, self.item, self.requests
+        module, target, caller = item.code, str(item.target), sanitize(env.callerid, 40)
+        e164, hold = number.e164 or "", item.dialogue_timeout
+        if self.registration is None or self.registration.merged:
+            self.registration = await requests.register(
+                module, target, number.national, number.dial, e164, caller, env.uniqueid, hold=hold
+            )
+        else:
+            self.registration = await requests.renumber(
+                self.registration.id, module=module, target=target, number=number.national, dial=number.dial,
+                e164=e164, caller=caller, call=env.uniqueid, hold=hold,
+            )  # fmt: skip
+        self.number = number
+        self.call.log.info(
+            "callback %s: request %s for %s (%s)", self.item.code, self.registration.id, number.national,
+            "merged" if self.registration.merged else "saved",
+        )  # fmt: skip
+
+    @property
+    def kept(self) -> bool:
+        """A number the caller chose (and did not reject) is saved."""
+        return self.registration is not None and not self.rejected
+
+    async def settle(self, how: str) -> None:
+        """Due now: the caller confirmed or left (a failure leaves it due
+        once its hold runs out: never lost)."""
+        assert self.registration is not None
+        try:
+            await self.requests.settle(self.registration.id, self.call.env.uniqueid, how)
+        except StoreUnavailable as exc:
+            self.call.log.warning("callback %s: request %s not settled (%s); it is due after its hold",
+                                  self.item.code, self.registration.id, exc)
+
+    async def withdraw(self) -> None:
+        """The caller rejected the number and left without a new one: this
+        call's own request goes (an earlier call's request stays)."""
+        if self.registration is None or self.registration.merged:
+            return
+        try:
+            await self.requests.cancel(self.registration.id, "the caller rejected the number and left",
+                                       only_pending=True)
+        except StoreUnavailable as exc:
+            self.call.log.warning("callback %s: rejected request %s not withdrawn (%s)",
+                                  self.item.code, self.registration.id, exc)
 
 
 class CallbackRequest:
@@ -64,33 +141,44 @@ class CallbackRequest:
         if requests is None:
             return await self.fail(call, "no store configured")
         own = self.policy.accept(call.env.callerid)
+        saved = SavedRequest(requests, self.item, call)
+        how = "confirmed"
+        budget = asyncio.timeout(self.item.dialogue_timeout)
         try:
-            number = await self.choose_number(call, own)
-        except OutOfTries:
-            return await self.fail(call, "no usable number" if own is None else "too many tries")
-        try:
-            registration = await requests.register(
-                module=self.item.code,
-                target=str(self.item.target),
-                number=number.national,
-                dial=number.dial,
-                e164=number.e164 or "",
-                caller=sanitize(call.env.callerid, 40),
-                call=call.env.uniqueid,
-            )
+            async with budget:
+                await self.choose_number(call, own, saved)
+        except AgiError:  # hung up (or the call broke) in the middle of the dialogue
+            await self.caller_left(saved, "hung up")
+            raise
         except StoreUnavailable as exc:
             call.log.warning("callback %s: cannot store the request: %s", self.item.code, exc)
             return await self.fail(call, "store unavailable")
-        call.log.info(
-            "callback %s: request %s for %s (%s)",
-            self.item.code, registration.id, number.national, "merged" if registration.merged else "new",
-        )  # fmt: skip
+        except (OutOfTries, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError) and not budget.expired():
+                raise
+            why = "dialogue timeout" if isinstance(exc, TimeoutError) else "too many tries"
+            if not saved.kept:
+                await saved.withdraw()
+                if why == "too many tries" and own is None and saved.registration is None:
+                    why = "no usable number"
+                return await self.fail(call, why)
+            how = "no confirmation"
+        assert saved.registration is not None and saved.number is not None
+        await saved.settle(how)
+        registration = saved.registration
         await channel.stream_file(self.prompt("already-registered" if registration.merged else "registered"))
+        reason = f"{'merged into' if registration.merged else 'registered'} request {registration.id}"
         return Outcome(
             self.item.next,
-            f"{'merged into' if registration.merged else 'registered'} request {registration.id}",
-            {chanvars.CALLBACK_ID: registration.id, chanvars.CALLBACK_NUMBER: number.national},
+            reason if how == "confirmed" else f"{reason} (not confirmed)",
+            {chanvars.CALLBACK_ID: registration.id, chanvars.CALLBACK_NUMBER: saved.number.national},
         )
+
+    async def caller_left(self, saved: SavedRequest, how: str) -> None:
+        if saved.kept:
+            await saved.settle(how)
+        else:
+            await saved.withdraw()
 
     async def fail(self, call: Call, reason: str) -> Outcome:
         await call.channel.stream_file(self.prompt("failed"))
@@ -98,9 +186,9 @@ class CallbackRequest:
 
     # --- the dialogue ------------------------------------------------------
 
-    async def choose_number(self, call: Call, own: CallbackNumber | None) -> CallbackNumber:
-        """Ask until the caller confirms a number; OutOfTries when they
-        have used up ``tries``."""
+    async def choose_number(self, call: Call, own: CallbackNumber | None, saved: SavedRequest) -> None:
+        """Ask until the caller confirms a number, saving each usable number
+        as soon as it is chosen; OutOfTries when they have used up ``tries``."""
         tries = Tries(self.item.tries)
         candidate = None
         while True:
@@ -116,12 +204,14 @@ class CallbackRequest:
         while True:
             if candidate is None:
                 candidate = await self.type_number(call, tries)
+            await saved.save(candidate)
             sounds = [self.prompt("you-entered"), *readback_files(candidate.national, self.language)]
             key = await self.ask(call, [*sounds, self.prompt("confirm")])
             if key == "1":
-                return candidate
+                return
             if key == "2":
                 candidate = None
+                saved.rejected = True
             elif key is not None:
                 await call.channel.stream_file(INVALID_CHOICE)
             tries.spend()

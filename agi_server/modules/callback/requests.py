@@ -5,9 +5,14 @@ Keys (``P`` is ``<store prefix>callback:``):
 - ``P:seq``: request ids (``INCR``).
 - ``P:req:<id>``: hash of one request: ``module``, ``target``, ``number``
   (national form), ``dial`` (with the exit code), ``e164``, ``caller``,
-  ``call``, ``created``, ``updated``, ``requests`` (how many times the
-  customer asked), ``state``, ``attempts``, ``token``, ``agent``,
-  ``owner``, ``result``, ``finished`` and the retry settings of the attempt.
+  ``call`` (the last call that asked) and ``first_call`` (the one that made
+  it), ``confirmed`` (``0`` while that caller is still in the dialogue or
+  left it without confirming), ``created``, ``updated``, ``requests`` (how
+  many times the customer asked), ``state``, ``attempts`` (calls to the
+  customer), ``agent_misses`` and ``agent_streak`` (agent rings nobody
+  answered: in all, and in a row), ``claims`` (the attempt tokens' counter),
+  ``token``, ``agent``, ``owner``, ``result``, ``finished`` and the retry
+  settings of the attempt.
 - ``P:req:<id>:history``: list of JSON events (registered, merged, attempt
   results, interrupted, cancelled, retried).
 - ``P:open:<module>:<target>:<number>``: the id of the open (pending or
@@ -24,6 +29,11 @@ Keys (``P`` is ``<store prefix>callback:``):
 - ``preferred`` (a field of the request): the agent a supervisor reassigned
   it to; only that agent's claim succeeds (the others get ``preferred
   <exten>``), so the dialler waits for that agent to be free.
+
+A request is saved as soon as the caller has chosen a usable number, held
+back (not due) while the caller is still in the dialogue, and due once they
+confirm, hang up or run out of time (``SETTLE``); a number typed again
+before confirming replaces the number (``RENUMBER``).
 
 States: pending -> dialing -> done | failed | cancelled (dialing -> pending
 for a retry). Every transition is one Lua script, so two servers never see a
@@ -45,6 +55,9 @@ from ...store import Store
 from . import scripts
 
 RETENTION = 7 * 24 * 3600
+# Longest wait between agent rings of one request while nobody answers.
+MAX_AGENT_BACKOFF = 3600.0
+DEFAULT_MAX_AGENT_MISSES = 10
 OPEN_STATES = ("pending", "dialing")
 STATES = ("pending", "dialing", "done", "failed", "cancelled")
 _ID = re.compile(r"[0-9]{1,18}")
@@ -83,10 +96,12 @@ class Callback:
     e164: str
     caller: str
     state: str
-    attempts: int
+    attempts: int  # calls to the customer
     requests: int
     created: float
     updated: float
+    agent_misses: int = 0  # agent rings nobody answered
+    confirmed: bool = True  # False: the caller left the dialogue without confirming
     agent: str = ""
     result: str = ""
     token: str = ""
@@ -116,6 +131,8 @@ class Callback:
             requests=int(number("requests", 1)),
             created=number("created"),
             updated=number("updated"),
+            agent_misses=int(number("agent_misses")),
+            confirmed=h.get("confirmed", "1") != "0",
             agent=h.get("agent", ""),
             result=h.get("result", ""),
             token=h.get("token", ""),
@@ -159,13 +176,40 @@ class CallbackStore:
 
     async def register(
         self, module: str, target: str, number: str, dial: str, e164: str, caller: str, call: str,
-        now: float | None = None,
+        now: float | None = None, *, hold: float = 0.0,
     ) -> Registration:  # fmt: skip
+        """A new request for the number, or the customer's open one updated.
+        ``hold``: the caller is still in the dialogue; a new request is not
+        due before ``hold`` seconds, or before :meth:`settle`."""
         now = time.time() if now is None else now
         rid, how = await self._eval(
-            "callback register", scripts.REGISTER, module, target, number, dial, e164, caller, call, repr(now)
-        )
+            "callback register", scripts.REGISTER, module, target, number, dial, e164, caller, call, repr(now),
+            repr(max(0.0, hold)),
+        )  # fmt: skip
         return Registration(str(rid), how == "merged")
+
+    async def renumber(
+        self, rid: str, *, module: str, target: str, number: str, dial: str, e164: str, caller: str, call: str,
+        hold: float, now: float | None = None,
+    ) -> Registration:  # fmt: skip
+        """The caller typed another number before confirming: the request
+        ``call`` made takes it (or is merged into that number's open
+        request); otherwise the number is registered as a request of its own."""
+        now = time.time() if now is None else now
+        new_id, how = await self._eval(
+            "callback renumber", scripts.RENUMBER, check_id(rid), call, number, dial, e164, caller, repr(now),
+            RETENTION,
+        )  # fmt: skip
+        if str(new_id) == "":
+            return await self.register(module, target, number, dial, e164, caller, call, now, hold=hold)
+        return Registration(str(new_id), how == "merged")
+
+    async def settle(self, rid: str, call: str, how: str, now: float | None = None) -> str:
+        """The caller is done with the dialogue (``how``: ``confirmed``,
+        ``hung up``, ``no confirmation``): the request is due now. Returns
+        its state, "" when it is no longer open."""
+        now = time.time() if now is None else now
+        return str(await self._eval("callback settle", scripts.SETTLE, check_id(rid), call, how, repr(now)))
 
     # --- dialler ----------------------------------------------------------
 
@@ -182,12 +226,16 @@ class CallbackStore:
 
     async def claim(
         self, rid: str, *, agent: str, owner: str, lease: float, max_attempts: int, retry_interval: float,
-        rest: float, now: float | None = None,
+        rest: float, max_agent_misses: int = DEFAULT_MAX_AGENT_MISSES, lapsed_checked: bool = False,
+        now: float | None = None,
     ) -> Claim:  # fmt: skip
+        """Take the request for ``agent``. A request whose dialler's lease ran
+        out mid-attempt gives ``Claim(None, "lapsed <agent>")`` unless
+        ``lapsed_checked``: the caller has seen no channel of that attempt up."""
         now = time.time() if now is None else now
         ok, value = await self._eval(
             "callback claim", scripts.CLAIM, check_id(rid), repr(now), _ms(lease), agent, owner, max_attempts,
-            repr(retry_interval), _ms(rest), RETENTION,
+            repr(retry_interval), _ms(rest), RETENTION, max_agent_misses, "1" if lapsed_checked else "0",
         )  # fmt: skip
         return Claim(str(value)) if int(ok) == 1 else Claim(None, str(value))
 
@@ -198,18 +246,23 @@ class CallbackStore:
         now = time.time() if now is None else now
         return int(await self._eval("callback renew", scripts.RENEW, rid, token, repr(now), _ms(lease))) == 1
 
-    async def finish(self, token: str, *, answered: bool, result: str, now: float | None = None) -> str:
+    async def finish(
+        self, token: str, *, answered: bool, result: str, agent_missed: bool = False, now: float | None = None
+    ) -> str:
         """Record an attempt's result; returns the new state, or "" when the
-        attempt is no longer the current one (already recorded elsewhere)."""
+        attempt is no longer the current one (already recorded elsewhere).
+        ``agent_missed``: the customer was never dialled (the agent did not
+        answer): none of the customer's attempts is used up."""
         rid = request_id_of(token)
         if rid is None:
             return ""
         now = time.time() if now is None else now
-        answered_flag = "1" if answered else "0"
         return str(
-            await self._eval("callback finish", scripts.FINISH, rid, token, repr(now), answered_flag, result[:200],
-                             RETENTION)
-        )
+            await self._eval(
+                "callback finish", scripts.FINISH, rid, token, repr(now), "1" if answered else "0", result[:200],
+                RETENTION, "1" if agent_missed else "0", repr(MAX_AGENT_BACKOFF),
+            )
+        )  # fmt: skip
 
     # --- administration and cancel-on-answer ----------------------------------
 

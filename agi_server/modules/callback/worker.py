@@ -20,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from ...ami import AmiClient, extension_of
 from ...destinations import DialplanNames
 from ...errors import StoreUnavailable
+from ...hours import OpeningHours
 from ...protocol.ami import AmiMessage
-from .attempts import RESULT_EVENT, AttemptResults, describe_status, owner_id
+from .attempts import RESULT_EVENT, AttemptResults, customer_never_dialled, describe_status, owner_id
 from .config import CallbackRequestSettings
 from .dialler import POLL, Dialler
 from .policy import NumberPolicy
@@ -43,6 +44,7 @@ class CallbackWorker:
         members: Mapping[str, Sequence[str]],
         names: DialplanNames,
         poll: float = POLL,
+        hours: Mapping[str, OpeningHours] | None = None,
     ) -> None:
         self.ami = ami
         self.requests = requests
@@ -52,7 +54,8 @@ class CallbackWorker:
         self.policies = dict(policies)
         self.members = {code: set(agents) for code, agents in members.items()}
         self.diallers = [
-            Dialler(item, members[item.code], ami, requests, self.results, names, self.owner, poll)
+            Dialler(item, members[item.code], ami, requests, self.results, names, self.owner, poll,
+                    (hours or {}).get(item.code))
             for item in items
             if item.auto_dial
         ]
@@ -86,7 +89,8 @@ class CallbackWorker:
         # Another server's attempt (maybe that server died): record it here;
         # the script ignores it when the attempt is no longer current.
         try:
-            await self.requests.finish(token, answered=status == "ANSWER", result=describe_status(status))
+            await self.requests.finish(token, answered=status == "ANSWER", result=describe_status(status),
+                                       agent_missed=customer_never_dialled(status))
         except StoreUnavailable as exc:
             log.warning("callback: cannot record the result of %s: %s", token, exc)
 

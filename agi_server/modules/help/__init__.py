@@ -12,14 +12,16 @@ from ...routing import Route
 from ..spec import CheckContext, Deps, ModuleParts, ModuleSpec, Worker
 from .config import HelpRequestSettings
 from .handler import HelpRequest
+from .locks import RingingLocks
 from .ringing import HelpRinging
 
 
 def build(entries: Sequence[HelpRequestSettings], deps: Deps) -> ModuleParts:
     routes: list[Route] = []
     local_workers: list[Worker] = []
+    locks = RingingLocks(deps.store) if deps.store is not None else None
     for item in entries:
-        ringing = HelpRinging(item, deps.ami, deps.names) if deps.ami is not None else None
+        ringing = HelpRinging(item, deps.ami, deps.names, deps.language, locks) if deps.ami is not None else None
         if ringing is not None:
             local_workers.append(ringing.run)
         handler = HelpRequest(item, deps.ami, ringing, deps.departments, deps.names.hints, deps.call_timeout)

@@ -35,7 +35,7 @@ from ...routing import Call, Outcome
 from ...schema import Department
 from .config import HelpRequestSettings
 from .lookup import LookupFailed, lookup_manager, tls_context
-from .ringing import HelpRinging, HelpTicket, is_free
+from .ringing import AlreadyRinging, HelpRinging, HelpTicket, is_free
 
 log = logging.getLogger("agi_server.help")
 
@@ -113,6 +113,8 @@ class HelpRequest:
             except TimeoutError:
                 ringing.notice_if_unanswered(job, ticket)
                 return Outcome(Destination("hangup"), "request sent; still ringing")
+            except AlreadyRinging as exc:
+                return Outcome(Destination("hangup"), f"request sent: {exc}")
             if helper is not None:
                 return Outcome(Destination("hangup"), f"manager {helper} joined {operator}'s call")
             return await self._unavailable(call, "no manager answered")
