@@ -49,7 +49,6 @@ def module_deps(config: Config, store: Store | None = None, ami: AmiClient | Non
         departments=config.departments,
         call_timeout=config.agi.call_timeout,
         store=store,
-        timezone=check_timezone(config.pbx.timezone),
         ami=ami,
         timezone=check_timezone(config.pbx.timezone),
     )

@@ -44,8 +44,6 @@ class Deps:
     departments: Mapping[str, Department]
     call_timeout: float  # agi.call_timeout: how long one AGI call may take
     store: Store | None = None  # None: `check`, or no Redis configured
-    # pbx.timezone: every clock time people write (callback hours) is in it.
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tehran"))
     ami: AmiClient | None = None  # None: AMI not configured (ami.username empty)
     # pbx.timezone: every clock time (reconnect "until", callback hours) is
     # read in this zone, never in the server's own.
