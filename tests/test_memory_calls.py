@@ -54,14 +54,20 @@ async def test_call_distribution_decides_in_one_command(config, callerid, goto, 
 
 
 class FakeCallbackStore:
-    """What the caller flow asks of the store: register()."""
+    """What the caller flow asks of the store: register() as soon as a
+    number is chosen, settle() once the caller is done."""
 
     def __init__(self) -> None:
-        self.registered: list[dict[str, str]] = []
+        self.registered: list[dict[str, object]] = []
+        self.settled: list[tuple[str, str]] = []
 
-    async def register(self, **fields: str) -> Registration:
+    async def register(self, **fields: object) -> Registration:
         self.registered.append(fields)
         return Registration(str(len(self.registered)), merged=False)
+
+    async def settle(self, rid: str, call: str, how: str) -> str:
+        self.settled.append((rid, how))
+        return "pending"
 
 
 def callback_flow(config, store):

@@ -90,15 +90,15 @@ def _prepare(prompts: list[PromptSpec], settings: SoundSettings, engine: Engine 
         raise SettingsInvalid(f"prompt(s) listed twice: {', '.join(twice)}")
     find_program("ffmpeg")
     check_formats(settings.formats)
+    text_languages = {p.language for p in prompts if p.text is not None}
+    if text_languages:
+        if engine is None:
+            engine = make_engine(settings.engine, settings.voice, settings.speed, settings.piper_model)
+        for language in sorted(text_languages):
+            engine.check(check_language(language))
+    # Last: it makes the folders, and nothing is written for a refused engine.
     for language in sorted({p.language for p in prompts}):
         _check_writable(settings.language_dir(language) / "agi-server")
-    text_languages = {p.language for p in prompts if p.text is not None}
-    if not text_languages:
-        return engine
-    if engine is None:
-        engine = make_engine(settings.engine, settings.voice, settings.speed, settings.piper_model)
-    for language in sorted(text_languages):
-        engine.check(check_language(language))
     return engine
 
 

@@ -167,8 +167,9 @@ async def test_a_half_open_ami_link_is_reported_down_before_it_is_dropped(serve)
         replaced = time.monotonic() - silent
         await eventually(lambda: ami_is("up"), within=5)
         print(f"\nhalf-open link: health said ami=down after {noticed:.2f}s, link replaced after {replaced:.2f}s")
-        assert noticed < 0.5 + 1.0 + 0.5  # ping_interval + PONG_OVERDUE + a probe's margin
-        assert 3.0 < replaced < 0.5 + 3.0 + 1.0 + 1.0  # + the reconnect delay (1 s)
+        # ping_interval + PONG_OVERDUE + a margin for a busy machine (was up to 13 s before)
+        assert noticed < 0.5 + 1.0 + 1.0
+        assert 3.0 < replaced < 0.5 + 3.0 + 1.0 + 2.0  # ping_timeout, + the reconnect delay (1 s) + a margin
         log = server.log()
         assert "AMI has not answered a Ping for 1s; the link counts as down until it does" in log
         assert "the link is half-open; dropping it" in log

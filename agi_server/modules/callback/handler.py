@@ -76,8 +76,9 @@ class SavedRequest:
         e164, hold = number.e164 or "", item.dialogue_timeout
         if self.registration is None or self.registration.merged:
             self.registration = await requests.register(
-                module, target, number.national, number.dial, e164, caller, env.uniqueid, hold=hold
-            )
+                module=module, target=target, number=number.national, dial=number.dial, e164=e164, caller=caller,
+                call=env.uniqueid, hold=hold,
+            )  # fmt: skip
         else:
             self.registration = await requests.renumber(
                 self.registration.id, module=module, target=target, number=number.national, dial=number.dial,
