@@ -114,7 +114,11 @@ async def test_help_button_rings_the_department_manager(as_user, fake_ami):
     assert reply.status_code == 200
     assert reply.json() == {"status": "sent", "reason": "ringing 300", "helpers": ["300"]}
     (action,) = await fake_ami.wait_for_action("Originate")
-    assert action["Channel"] == "Local/300@from-queue-exten-only/n" and action["Data"].endswith(",qwE")
+    assert action["Channel"] == "Local/300@from-queue-exten-only/n"
+    # into the manager context: the announcement, then ChanSpy whispering (q, w, E)
+    assert (action["Context"], action["Exten"]) == ("agi-help-star5003-manager", "s")
+    variables = dict(item.split("=", 1) for item in action.get_all("Variable"))
+    assert (variables["AGISRV_HELP_OPERATOR"], variables["AGISRV_HELP_SPY_OPTIONS"]) == ("5051", "qwE")
 
 
 async def test_help_button_when_the_operator_is_not_on_a_call_says_unavailable(as_user, fake_ami):
