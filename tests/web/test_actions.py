@@ -101,7 +101,9 @@ async def test_help_button_rings_the_department_manager(as_user, fake_ami):
     assert reply.status_code == 200
     assert reply.json() == {"status": "sent", "reason": "ringing 300", "helpers": ["300"]}
     (action,) = await fake_ami.wait_for_action("Originate")
-    assert action["Channel"] == "Local/300@from-internal/n" and action["Data"].endswith(",qwE")
+    assert action["Channel"] == "Local/300@from-queue-exten-only/n"  # pbx.dialplan.agent_channel
+    # into the manager context: the announcement, then ChanSpy with the request's options
+    assert action["Context"].endswith("-manager") and "AGISRV_HELP_SPY_OPTIONS=qwE" in action.get_all("Variable")
 
 
 async def test_help_button_when_the_operator_is_not_on_a_call_says_unavailable(as_user, fake_ami):
