@@ -55,3 +55,53 @@ def test_short_soak_dials_every_request_and_none_twice(tmp_path):
     assert figures["instance kills"] >= 2 and figures["redis restarts"] == 1, report
     assert figures["served normally"] > figures["calls placed"] / 2, report
     assert process.returncode == 0, output[-6000:]
+
+
+def test_the_soak_tells_duplicates_from_redials_after_a_kill():
+    """The soak's own judgement, on made-up Originates (no processes)."""
+    sys.path.insert(0, str(SOAK.parent))
+    try:
+        import soak
+    finally:
+        sys.path.remove(str(SOAK.parent))
+    from agi_server.decision import Decision
+    from agi_server.modules.callback.requests import Callback
+
+    def attempt(token, sent, instance=0, status="ANSWER", reported=None):
+        return soak.Attempt(
+            token, token.split(".")[0], sent, instance, status, sent + 0.3 if reported is None else reported
+        )
+
+    fake = type("Ami", (), {})()
+    fake.attempts = [
+        attempt("1.1", 0.0),
+        attempt("1.1", 0.5),  # the same token twice
+        attempt("2.1", 0.0, 2, reported=5.0),
+        attempt("2.2", 1.0),  # while 2.1 was open; its dialler (2) was never killed
+        attempt("3.1", 0.0, reported=None),
+        attempt("3.2", 4.0, instance=1),  # 3.1's dialler killed at 0.5
+        attempt("4.1", 0.0, status="NOANSWER"),
+        attempt("4.2", 1.0),  # a retry, as designed
+        attempt("5.1", 0.0, 2),
+        attempt("5.2", 2.0, instance=1),  # 5.1 answered, yet dialled again
+    ]
+    fake.attempts[4].reported = 6.0
+    registered = Decision("hangup", "", "x,s,1", "registered request")
+    run = soak.Soak(argparse_namespace(), Path("."), soak.random.Random(1))
+    run.ami = fake
+    run.kills = [(0.5, 0)]
+    run.calls = [
+        soak.CallRecord("callback", 0, 0.0, 0.1, registered, str(rid)) for rid in (1, 2, 3, 4, 5, 6)
+    ]  # 6 was heard as registered but is not in Redis
+    stored = [Callback.from_hash({"id": str(rid), "state": "done"}) for rid in (1, 2, 3, 4, 5)]
+    figures = run.figures(stored, True, 10.0)
+    assert figures["duplicates"] == 3, figures["details"]  # 1.1 twice, 2.2, 5.2
+    assert figures["re-dialled after a kill"] == 1, figures["details"]  # 3.2
+    assert (figures["requests lost"], figures["requests never dialled"]) == (1, 1)
+    assert figures["requests dialled exactly once"] == 0
+
+
+def argparse_namespace():
+    import argparse
+
+    return argparse.Namespace(instances=3, seed=1, quiet=True)
