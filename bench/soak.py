@@ -303,14 +303,14 @@ class Soak:
             instance = self.live[next(turn) % len(self.live)]
             roll = self.rng.random()
             uid = next(uniqueids)
-            fresh = [link for link in self.linked if link[2] < now - 1.0]
+            fresh = [link for link in self.linked[-2001:] if link[2] < now - 1.0]  # time-ordered
             if roll < self.args.callback_share:
                 customer = next(callback_numbers)
                 record = CallRecord("callback", instance, now, customer=customer)
                 script = CallScript(script="callback/800", callerid=customer, keys="11", uniqueid=uid,
                                     context="agi-callback-800")  # fmt: skip
             elif roll < self.args.callback_share + self.args.reconnect_share and fresh:
-                customer, operator, _ = self.rng.choice(fresh[-2000:])
+                customer, operator, _ = self.rng.choice(fresh)
                 record = CallRecord("reconnect", instance, now, customer=customer, expected_operator=operator)
                 script = CallScript(script="reconnect/900", callerid=customer, uniqueid=uid,
                                     context="agi-reconnect-900")  # fmt: skip
