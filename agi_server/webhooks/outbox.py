@@ -91,7 +91,7 @@ class Outbox:
     def offer(self, event: LiveEvent, *, fenced: bool | None = None) -> bool:
         """Queue ``event`` for the subscriptions that want it; False when
         none does. AMI events are fenced by the lease unless told otherwise."""
-        subs = self.cache.wanted_by(event.type)
+        subs = self.cache.wanted_by(event.type, event.at)
         if not subs:
             return False
         fenced = event.origin == "ami" if fenced is None else fenced

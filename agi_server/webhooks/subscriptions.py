@@ -187,6 +187,11 @@ def _subscription(h: dict[str, str]) -> Subscription:
                         created)  # fmt: skip
 
 
+# Servers' clocks may differ a little: an event up to this many seconds
+# older than a subscription is still its.
+CLOCK_SLACK = 1.0
+
+
 class SubscriptionCache:
     """The active subscriptions, re-read every ``refresh_every`` seconds:
     the outbox asks it (without I/O) which subscriptions want an event."""
@@ -212,8 +217,15 @@ class SubscriptionCache:
             self._wanted = {}
         self.loaded = True
 
-    def wanted_by(self, event_type: str) -> tuple[str, ...]:
+    def wanted_by(self, event_type: str, at: float | None = None) -> tuple[str, ...]:
+        """The subscriptions that want an event of ``event_type`` that
+        happened at ``at`` (unix time): a subscription gets the events from
+        its creation on, also when an event is replayed later (a new ingest
+        leader replays the last seconds' AMI events)."""
         ids = self._wanted.get(event_type)
         if ids is None:
             ids = self._wanted[event_type] = tuple(s.id for s in self.items.values() if s.wants(event_type))
+        if at is not None and ids:
+            born = at + CLOCK_SLACK
+            ids = tuple(i for i in ids if self.items[i].created <= born)
         return ids

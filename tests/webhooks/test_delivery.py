@@ -178,3 +178,17 @@ async def test_an_event_nobody_wants_is_not_kept(store):
     await cache.refresh()
     assert outbox.offer(answered(1)) is False
     assert outbox.waiting == 0
+
+
+async def test_an_event_from_before_a_subscription_is_not_its_own_when_replayed(store):
+    """A new ingest leader replays the last seconds' AMI events: one that
+    happened before a subscription was made is not sent to it."""
+    subs, cache, outbox = await pipeline(store)
+    old = answered(1)
+    await asyncio.sleep(1.2)  # past the clock slack
+    sub = await subs.add("http://127.0.0.1:9/hook", ["call.*"])
+    await cache.refresh()
+    assert outbox.offer(old) is False  # replayed: before the subscription
+    assert outbox.offer(answered(2)) is True
+    assert await outbox.flush() == 1
+    assert (await subs.backlog(sub.id))["lag"] == 1
