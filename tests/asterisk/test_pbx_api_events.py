@@ -259,14 +259,14 @@ async def test_webhooks_each_event_once_through_failures_and_a_restart(fresh, ap
             await asyncio.sleep(3.0)  # nothing more comes
             backlog = (await client.get(f"/api/webhooks/{made.json()['id']}", headers=bearer(tokens["crm"]))).json()
     types = sorted(event["type"] for event in crm.events.values())
-    # call.decision: the reconnect module's answer hook (the queue's QGOSUB) on 5050's channel
+    # call.decision: the queue-answered hook (QGOSUB agi-queue-answered) on 5050's channel
     assert types == ["call.answered", "call.decision", "call.ended", "call.started"], types
     assert crm.bad_signatures == 0
     assert all(count >= 3 for count in crm.attempts.values()), dict(crm.attempts)  # 2 refusals, then taken
     assert crm.duplicates == 0, dict(crm.attempts)
     (call_id,) = {event["data"].get("call_id") or event["data"].get("id") for event in crm.events.values()}
     decision = next(e for e in crm.events.values() if e["type"] == "call.decision")
-    assert (decision["data"]["module"], decision["data"]["code"]) == ("reconnect", "900/answered")
+    assert (decision["data"]["module"], decision["data"]["code"]) == ("reconnect", "answered/queue")
     ended = next(e for e in crm.events.values() if e["type"] == "call.ended")
     assert ended["data"]["id"] == call_id and ended["data"]["answered_by"] == "5050"
     assert ended["data"]["partial"] is True  # the restarted server joined the call in progress
