@@ -299,9 +299,9 @@ async def test_two_diallers_on_one_redis_dial_each_request_once(make_app, fake, 
     sampling.set()
 
     async def sample_calls_in_flight():
-        # Stops on the flag as well as on cancel: a cancel that lands inside
-        # the store's own timeout can be taken for that timeout (Python 3.11's
-        # asyncio.timeout), and a loop that outlives the test hangs the run.
+        # Stops on the flag as well as on cancel: once (under xdist, in CI)
+        # this loop outlived its cancel and kept the event loop from closing,
+        # which hung the run; the cause was not pinned down.
         while sampling.is_set():
             with contextlib.suppress(StoreUnavailable):
                 in_flight.append(sum(c.state == "dialing" for c in await requests.list()))
