@@ -6,8 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from agi_server.store import EmbeddedRedis
+
+# Property tests check behaviour, not speed: no per-example deadline (the
+# first number of a country loads phonenumbers' metadata lazily, hundreds of
+# ms on a busy CI machine; speed lives in bench/).
+settings.register_profile("agi-server", deadline=None)
+settings.load_profile("agi-server")
 
 TRANSCRIPTS = Path(__file__).resolve().parent.parent / "agi_server" / "testing" / "transcripts"
 
