@@ -10,6 +10,7 @@ because modules read departments (operators and helpers) too.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from typing import Annotated
@@ -153,3 +154,14 @@ def refuse_moved(data: object, moved: dict[str, str], why: str = "one rule for e
             if key in data:
                 raise ValueError(f"{key!r} has moved: set {where} ({why})")
     return data
+
+
+def check_networks(items: list[str]) -> list[str]:
+    """A list of IP networks (``agi.allow``, ``http.trusted_proxies``), each
+    refused by name when it is not one."""
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP network such as 127.0.0.1/32") from None
+    return items

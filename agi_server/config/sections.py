@@ -20,6 +20,7 @@ from ..schema import (
     Duration,
     ExitCode,
     Section,
+    check_networks,
     split_host_port,
 )
 
@@ -100,12 +101,7 @@ class AgiSection(Section):
     @field_validator("allow")
     @classmethod
     def _allow(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"{item!r} is not an IP network such as 127.0.0.1/32") from None
-        return value
+        return check_networks(value)
 
     @field_validator("url")
     @classmethod

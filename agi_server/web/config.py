@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from ..schema import Duration, Section, parse_duration, split_host_port
+from ..schema import Duration, Section, check_networks, parse_duration, split_host_port
 
 _SIZE = re.compile(r"(\d+)\s*(b|kib|kb|k|mib|mb|m)?", re.IGNORECASE)
 _SIZE_UNITS = {None: 1, "b": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2, "mb": 1000**2}
@@ -107,12 +107,7 @@ class HttpSection(Section):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"{item!r} is not an IP network such as 127.0.0.1/32") from None
-        return value
+        return check_networks(value)
 
     @property
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
