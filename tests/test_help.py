@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import pytest
+import redis.asyncio
 
 from agi_server.ami import extension_of
 from agi_server.modules.help.lookup import LookupFailed, lookup_request_url, parse_manager_reply
@@ -49,6 +50,18 @@ def help_config_text(redis_url: str, data_dir: str, ami_port: int, lookup_url: s
     # Only the help module talks to AMI here: these tests count its actions.
     quiet = "call_log: {enabled: false}\nhttp: {enabled: false}\n"
     return head + HELP_REQUESTS.replace("{lookup_url}", lookup_url) + quiet
+
+
+@pytest.fixture(autouse=True)
+async def no_ringing_left(redis_server):
+    """The session's Redis is shared by every test of this process: a ringing
+    cancelled by an earlier test (here or in another file) leaves its
+    per-operator lock to expire, and would refuse this test's ringing."""
+    client = redis.asyncio.from_url(redis_server.url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
