@@ -28,6 +28,8 @@ from pathlib import Path
 
 from .ami import AmiClient
 from .assembly import Assembly, ami_client, assemble, module_deps, runtime_state
+from .calls.modules import ModuleEvents
+from .calls.relay import EventRelay
 from .calls.service import CallsService
 from .config import Config, load_config, split_host_port
 from .errors import ConfigError
@@ -58,6 +60,7 @@ class Application:
     embedded: EmbeddedRedis | None
     ami: AmiClient | None
     background: bool = True  # run the site-wide workers (one process of `serve --workers N`)
+    relay: EventRelay | None = None  # the modules' live events, to every server (None: call_log off)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     supervisor: asyncio.Task[None] | None = None  # keeps the embedded Redis running
     web: WebService | None = None  # the HTTP API while it runs
@@ -84,12 +87,13 @@ class Application:
             await ami.start()
         else:
             log.info("AMI not configured (ami.username empty): AMI features are off")
+        relay = EventRelay(store) if config.call_log.enabled else None
         with cyclic_gc_paused():
-            assembly = assemble(config, module_deps(config, store, ami))
+            assembly = assemble(config, module_deps(config, store, ami, _module_events(relay)))
         server = AgiServer(runtime_state(config, assembly.routes))
         host, port = listen or split_host_port(config.agi.listen)
         await server.start(host, port, reuse_port=reuse_port)
-        app = cls(config, server, store, embedded, ami, background=background)
+        app = cls(config, server, store, embedded, ami, background=background, relay=relay)
         if embedded is not None:
             app.supervisor = asyncio.get_running_loop().create_task(
                 RedisSupervisor(embedded, store).run(), name="redis-supervisor"
@@ -111,7 +115,7 @@ class Application:
         calls go on being served without it."""
         routers = self.calls.routers if self.calls is not None else None
         web = WebService(config=self.config, store=self.store, ami=self.ami, agi_server=self.server,
-                         metrics=metrics, routers=routers)  # fmt: skip
+                         metrics=metrics, routers=routers, events=_module_events(self.relay))  # fmt: skip
         try:
             await web.start(*address)
         except OSError as exc:
@@ -181,7 +185,7 @@ class Application:
     def _build(self, path: Path) -> tuple[Config, Assembly]:
         """Off the loop: parse, validate and build everything of the new config."""
         new = load_config(path)
-        return new, assemble(new, module_deps(new, self.store, self.ami))
+        return new, assemble(new, module_deps(new, self.store, self.ami, _module_events(self.relay)))
 
     # --- stop -----------------------------------------------------------------------
 
@@ -193,6 +197,8 @@ class Application:
             self.web = None
         await self.server.shutdown(self.config.agi.shutdown_grace if grace is None else grace)
         await self._stop_workers()
+        if self.relay is not None:  # the last module events, before the bus and Redis go
+            await self.relay.drain()
         if self.calls is not None:
             self.server.on_decision = None
             await self.calls.stop()
@@ -206,6 +212,10 @@ class Application:
         await self.store.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
+
+
+def _module_events(relay: EventRelay | None) -> ModuleEvents | None:
+    return ModuleEvents(relay.publish) if relay is not None else None
 
 
 @contextlib.contextmanager

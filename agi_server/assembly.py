@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .ami import AmiClient, AmiSettings
+from .calls.modules import ModuleEvents
 from .config import AmiSection, Config
 from .hours import check_timezone
 from .modules import MODULES
@@ -41,7 +42,8 @@ def ami_client(section: AmiSection, logger: logging.Logger | None = None) -> Ami
     return AmiClient(settings, logger)
 
 
-def module_deps(config: Config, store: Store | None = None, ami: AmiClient | None = None) -> Deps:
+def module_deps(config: Config, store: Store | None = None, ami: AmiClient | None = None,
+                events: ModuleEvents | None = None) -> Deps:  # fmt: skip
     return Deps(
         names=config.names,
         numbers=config.numbers,
@@ -51,6 +53,7 @@ def module_deps(config: Config, store: Store | None = None, ami: AmiClient | Non
         store=store,
         ami=ami,
         timezone=check_timezone(config.pbx.timezone),
+        events=events,
     )
 
 

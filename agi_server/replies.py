@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
 
-__all__ = ["encodable", "range_entries", "scored", "text", "text_list", "text_or_none", "texts"]
+__all__ = ["encodable", "range_entries", "read_entries", "scored", "text", "text_list", "text_or_none", "texts"]
 
 
 def text(value: object) -> str:
@@ -46,6 +46,19 @@ def range_entries(reply: Iterable[Any] | None) -> list[tuple[str, dict[str, str]
     """A stream range (``XRANGE``, ``XREVRANGE``, ``XCLAIM``) as (id, fields);
     an entry deleted meanwhile (nil fields) has {} (falsy, as the reply)."""
     return [(text(stream_id), texts(fields)) for stream_id, fields in reply or ()]
+
+
+def read_entries(reply: Any) -> list[tuple[str, dict[str, str]]]:
+    """An ``XREAD`` / ``XREADGROUP`` reply (RESP2 list or RESP3 map; nil
+    when nothing came) as (id, fields), the streams' entries one after the
+    other."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):  # RESP3
+        streams = [entries[0] if entries and isinstance(entries[0], list) else entries for entries in reply.values()]
+    else:
+        streams = [entries for _, entries in reply]
+    return [entry for entries in streams for entry in range_entries(entries)]
 
 
 def encodable(mapping: Mapping[str, str]) -> Mapping[FieldT, EncodableT]:

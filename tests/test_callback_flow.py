@@ -11,6 +11,7 @@ import pytest
 
 from agi_server import chanvars
 from agi_server.assembly import module_deps
+from agi_server.calls.modules import ModuleEvents
 from agi_server.channel import AgiEnv
 from agi_server.config import load_config
 from agi_server.destinations import Destination
@@ -370,3 +371,19 @@ async def test_a_route_with_its_own_budget_outlives_the_call_timeout(app):
     shared = await place_call(host, port, CallScript(script="slow/shared"))
     assert decided(own).reason == "took its time"
     assert decided(shared).goto == "ext-queues,support,1"  # timed out: the failure destination
+
+
+@pytest.mark.parametrize(("keys", "told"), [("1~1", 1), ("1!", 1), ("!", 0)])
+async def test_a_request_left_is_told_to_the_live_panels_once(app, requests, keys, told):
+    """callback.requested once the request is due: confirmed, or kept by a
+    caller who hung up after choosing a number; nothing when none was left."""
+    out = []
+    app.server.state.routes.get("callback/800").handler.events = ModuleEvents(out.append)
+    await call(app, keys)
+    assert len(out) == told
+    if told:
+        (event,) = out
+        (stored,) = await requests.list()
+        assert (event.type, event.data.module, event.data.request_id, event.data.number, event.data.state) == (
+            "callback.requested", "800", stored.id, "09121234567", "pending")
+        assert event.call_id == "1795305128.4" and event.extensions == {"5050"} and event.queues == set()

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio
 
 from agi_server.ami import extension_of
+from agi_server.calls.modules import ModuleEvents
 from agi_server.modules.help.lookup import LookupFailed, lookup_request_url, parse_manager_reply
 from agi_server.modules.help.ringing import AlreadyRinging
 from agi_server.testing.agi_client import CallScript, place_call
@@ -246,6 +247,35 @@ async def test_operator_hanging_up_early_still_hears_of_no_answer_in_the_call(tm
     assert [a["Channel"] for a in sent][-1] == "Local/unavailable@agi-help-star5003/n"
     assert sent[-1]["Data"] == f"{OPERATOR_CHANNEL},qwE"  # whispered into the customer call
     assert len(sent) == 4
+
+
+@pytest.mark.parametrize(
+    ("answer", "busy", "told"),
+    [
+        (None, (), [("help.requested", "300", "sent"), ("help.joined", "300", "joined")]),
+        (3, (), [("help.requested", "300", "sent"), ("help.joined", None, "no answer")]),
+        (None, ("300", "301", "302"), [("help.requested", None, "unavailable")]),
+    ],
+)
+async def test_the_live_panels_are_told_of_the_request_and_its_end(tmp_path, redis_server, fake_ami, answer, busy,
+                                                                   told):  # fmt: skip
+    for helper in busy:
+        fake_ami.set_extension_state(helper, 2, context="agents", emit=False)
+    if answer is not None:
+        fake_ami.originate_reason = answer
+    out = []
+    async with start_app(tmp_path, redis_server, fake_ami) as app:
+        await connected(app)
+        handler = desk(app)
+        handler.events = handler.ringing.events = ModuleEvents(out.append)
+        await place_call(*app.server.address, dialled(app), timeout=20)
+        await settle(app)
+    assert [(e.type, e.data.helper, e.data.result) for e in out] == told
+    for event in out:
+        assert (event.data.code, event.data.operator, event.data.mode) == ("*5003", "5051", "whisper")
+        assert event.queues == {"support"} and "5051" in event.extensions
+    if not busy:  # the operator's call, named by its channel (the live side maps it to the call's id)
+        assert {e.call_id for e in out} == {OPERATOR_CHANNEL}
 
 
 async def test_operator_not_on_a_call_hears_unavailable(tmp_path, redis_server, fake_ami):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from agi_server import chanvars
+from agi_server.calls.modules import ModuleEvents
 from agi_server.protocol.ami import AmiMessage
 from agi_server.testing.agi_client import CallScript, place_call
 from agi_server.testing.ami_server import FakeAmiServer, transcript_messages
@@ -435,3 +436,24 @@ async def test_dial_hook_reads_the_connected_line_where_the_caller_id_is_s(app):
                              linkedid="1795400000.10", operator="5050", customer=(CUSTOMER, CUSTOMER))  # fmt: skip
     assert decided(hook).reason == "recorded operator 5050"
     assert (await stored(app))["call"] == "1795400000.10"
+
+
+async def test_each_remembered_caller_is_a_hit_for_the_live_panels(app, fake_ami):
+    """reconnect.hit for a caller whose operator is remembered: put through
+    (``ringing``) or why not; a caller nobody remembers is no hit."""
+    out = []
+    app.server.state.routes.get("reconnect/900").handler.events = ModuleEvents(out.append)
+    await answer_hook(app)
+    await reconnect_call(app, callerid="09121112233")  # not remembered
+    fake_ami.set_extension_state("5050", 0)
+    await wait_state(app, "5050", 0)
+    ringing = await reconnect_call(app)
+    fake_ami.set_extension_state("5050", 1)
+    await wait_state(app, "5050", 1)
+    await reconnect_call(app)
+    assert [(e.type, e.data.module, e.data.number, e.data.operator, e.data.result) for e in out] == [
+        ("reconnect.hit", "900", CUSTOMER_E164, "5050", "ringing"),
+        ("reconnect.hit", "900", CUSTOMER_E164, "5050", "busy"),
+    ]
+    assert out[0].call_id == CallScript(script="").uniqueid and out[0].extensions == {"5050"}  # the AGI channel's
+    assert decided(ringing).value == "5050"

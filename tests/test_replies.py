@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agi_server.replies import encodable, range_entries, scored, text, text_list, text_or_none, texts
+from agi_server.replies import encodable, range_entries, read_entries, scored, text, text_list, text_or_none, texts
 
 
 def test_text_takes_decoded_and_raw_replies():
@@ -19,3 +19,12 @@ def test_hashes_pairs_and_stream_entries():
     assert range_entries(None) == []
     record = {"a": "b"}
     assert encodable(record) is record
+
+
+def test_read_replies_in_both_protocols():
+    entries = [(b"1-0", {b"e": b"x"}), ("2-0", {"e": "y"})]
+    expected = [("1-0", {"e": "x"}), ("2-0", {"e": "y"})]
+    assert read_entries([(b"q:1", entries)]) == expected  # RESP2: [[stream, entries], ...]
+    assert read_entries({"q:1": [entries]}) == expected  # RESP3: {stream: [entries]}
+    assert read_entries({"q:1": entries}) == expected
+    assert read_entries(None) == [] and read_entries([]) == []

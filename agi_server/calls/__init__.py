@@ -14,6 +14,7 @@ The pieces, by what they are (docs/events.md is the reference):
 - ``leader``, ``ingest``: one writer per PBX among N servers (lease, fence,
   replay after a leader change, reconcile after an AMI reconnect);
 - ``modules``: the modules' publish API and the AGI side's decisions;
+- ``relay``: the modules' events from any process to every server's bus;
 - ``missed``: a missed call becomes a callback request;
 - ``recordings``: a call's recording file, never outside its directory;
 - ``api``, ``models``: the HTTP routers; ``config``: ``call_log:``,

@@ -28,13 +28,13 @@ log = logging.getLogger(__name__)
 
 class MissedCallbacks:
     def __init__(self, item: Any, requests: CallbackStore, policy: NumberPolicy, calls: CallLog,
-                 events: ModuleEvents | None = None, queue_members: tuple[str, ...] = ()) -> None:  # fmt: skip
+                 events: ModuleEvents | None = None, agents: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.item = item  # the callback module's config (CallbackRequest)
         self.requests = requests
         self.policy = policy
         self.calls = calls
         self.events = events
-        self.queue_members = queue_members
+        self.agents = agents  # the target's extensions (members_of): whose operators see the request
 
     def wanted(self, record: dict[str, Any]) -> bool:
         return (
@@ -66,11 +66,9 @@ class MissedCallbacks:
         log.info("missed call %s: callback request %s for %s (%s)", record["id"], registration.id, number.national,
                  "merged" if registration.merged else "new")  # fmt: skip
         if self.events is not None:
-            target = self.item.target
             self.events.callback_requested(
                 self.item.code, registration.id, number.national, call_id=record["id"], merged=registration.merged,
-                extensions=(target.value,) if target.kind == "extension" else self.queue_members,
-                queue=target.value if target.kind == "queue" else None,
+                extensions=self.agents, queue=self.item.target_queue,
             )  # fmt: skip
         return registration.id
 

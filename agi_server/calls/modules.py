@@ -3,9 +3,11 @@
 :class:`ModuleEvents` is the publish API handed to the modules (the
 integrator passes it in; nothing here reaches into a module): one typed
 method per event. Each builds a :class:`LiveEvent` with ``origin="module"``
-and publishes it on the bus; the ingest forwards module events to the
-webhook outbox on the server where they happened (not fenced by the ingest
-lease: no other server knows of them).
+and publishes it: the modules' through Redis (``relay.py``) onto every
+server's bus, the background process's own (missed-call callbacks,
+decisions) onto its bus. The ingest forwards module events to the webhook
+outbox unfenced (a decision is known only to the server that took the
+call); the outbox writes an event id once, whichever servers offer it.
 
 :class:`CallDecisions` is the one function the AGI side calls after a
 module decided something on a call: it is kept with the call (its record's
@@ -17,7 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from .bus import EventBus
 from .events import CallbackEvent, CallDecision, HelpEvent, LiveEvent, ReconnectHit
 from .log import CallLog, check_call_id
 from .tracker import CallTracker
@@ -28,14 +29,18 @@ def _set(values: Iterable[str | None]) -> frozenset[str]:
 
 
 class ModuleEvents:
-    def __init__(self, bus: EventBus, clock: Callable[[], float] = time.time) -> None:
-        self.bus = bus
+    """``publish``: the live bus's (in the background process), or an
+    :class:`~agi_server.calls.relay.EventRelay`'s (the modules: any
+    process, through Redis to every server's bus)."""
+
+    def __init__(self, publish: Callable[[LiveEvent], None], clock: Callable[[], float] = time.time) -> None:
+        self.publish = publish
         self.clock = clock
 
     def _publish(self, type_: str, data: object, key: str, *, extensions: Iterable[str | None] = (),
                  queues: Iterable[str | None] = (), call_id: str | None = None) -> LiveEvent:  # fmt: skip
         event = LiveEvent(type_, data, self.clock(), key, _set(extensions), _set(queues), "module", call_id)
-        self.bus.publish(event)
+        self.publish(event)
         return event
 
     # --- callback requests ---------------------------------------------------------
@@ -69,16 +74,19 @@ class ModuleEvents:
         return self._publish("reconnect.hit", data, key, extensions=(operator,), call_id=call_id)
 
     def help_requested(self, code: str, operator: str, mode: str, *, helper: str | None = None,
-                       call_id: str | None = None, department: str | None = None) -> LiveEvent:  # fmt: skip
-        data = HelpEvent(code, operator, helper, mode, call_id)
-        key = f"help/{code}/{operator}/{call_id or f'{self.clock():.3f}'}/requested"
+                       result: str | None = None, call_id: str | None = None,
+                       department: str | None = None) -> LiveEvent:  # fmt: skip
+        """``result``: ``sent`` (``helper`` rung first) or ``unavailable``."""
+        data = HelpEvent(code, operator, helper, mode, call_id, result)
+        key = f"help/{code}/{operator}/{call_id or ''}/{self.clock():.3f}/requested"
         return self._publish("help.requested", data, key, extensions=(operator, helper), queues=(department,),
                              call_id=call_id)  # fmt: skip
 
-    def help_joined(self, code: str, operator: str, helper: str, mode: str, *, result: str = "joined",
+    def help_joined(self, code: str, operator: str, mode: str, *, helper: str | None, result: str = "joined",
                     call_id: str | None = None, department: str | None = None) -> LiveEvent:  # fmt: skip
+        """The ringing's end: ``joined`` (``helper`` answered) or ``no answer``."""
         data = HelpEvent(code, operator, helper, mode, call_id, result)
-        key = f"help/{code}/{operator}/{call_id or f'{self.clock():.3f}'}/joined/{helper}"
+        key = f"help/{code}/{operator}/{call_id or ''}/{self.clock():.3f}/{result}/{helper or ''}"
         return self._publish("help.joined", data, key, extensions=(operator, helper), queues=(department,),
                              call_id=call_id)  # fmt: skip
 

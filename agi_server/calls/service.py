@@ -11,6 +11,7 @@ API) and the AGI side ``decisions`` (``await decisions.record(...)``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,14 +29,16 @@ from ..webhooks.outbox import Outbox
 from ..webhooks.subscriptions import SubscriptionCache, Subscriptions
 from .api import calls_router, events_router
 from .bus import EventBus
+from .events import LiveEvent
 from .ingest import CallIngest
 from .leader import Lease
-from .log import CallLog
+from .log import CallLog, check_call_id
 from .loops import finish
 from .missed import MissedCallbacks
 from .modules import CallDecisions, ModuleEvents
 from .record import RecordBuilder, pbx_name
 from .recordings import RecordingFiles
+from .relay import RelayReader
 from .sse import LiveFeed
 from .state import PartyRules
 from .tracker import CallTracker
@@ -44,6 +47,21 @@ log = logging.getLogger("agi_server.calls")
 
 # Decisions being filed at once, at most (see CallsService.decided).
 MAX_FILING = 1000
+
+
+def resolve_call(tracker: CallTracker, event: LiveEvent) -> LiveEvent:
+    """A module names the call by what it has at hand: its AGI channel's
+    uniqueid, or the operator's channel name (help). Events carry the
+    call's linkedid (the call log's id); unknown stays as it is when it is
+    an id (the first channel's uniqueid is the call's), else None."""
+    ref = event.call_id
+    if not ref:
+        return event
+    call_id = tracker.linkedid_of(ref) or tracker.linkedid_of_channel(ref) or check_call_id(ref)
+    if call_id == ref:
+        return event
+    data = dataclasses.replace(event.data, call_id=call_id) if hasattr(event.data, "call_id") else event.data
+    return dataclasses.replace(event, data=data, call_id=call_id)
 
 
 def party_rules(file: Any) -> PartyRules:
@@ -70,10 +88,12 @@ class CallsService:
     cache: SubscriptionCache
     outbox: Outbox | None
     deliverer: Deliverer | None
+    relay: RelayReader | None = None  # the modules' events from every process (None: tests without one)
     ami: Any = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _filing: set[asyncio.Task[None]] = field(default_factory=set)
     _unsubscribe: Callable[[], None] | None = None
+    _relaying: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, config: Any, store: Store, ami: Any = None, *, metrics: Any = None) -> CallsService:
@@ -97,7 +117,7 @@ class CallsService:
             outbox = Outbox(store, pbx, cache, dedupe_window=hooks.dedupe_window, max_backlog=hooks.max_backlog,
                             fence=lambda: (lease.key, lease.token))  # fmt: skip
             deliverer = Deliverer(store, cache, DeliverySettings.from_section(hooks), metrics=metrics)
-        events = ModuleEvents(bus)
+        events = ModuleEvents(bus.publish)
         missed = None
         if section.missed_callback:
             item = next(i for i in file.callback_requests if i.code == section.missed_callback)
@@ -105,9 +125,10 @@ class CallsService:
                                      events, members_of(item.target, item.members, file.departments))  # fmt: skip
         ingest = CallIngest(tracker=tracker, bus=bus, lease=lease, calls=calls, outbox=outbox, missed=missed, ami=ami)
         feed = LiveFeed(bus, tracker, keepalive=section.sse_keepalive, max_clients=section.sse_max_clients)
+        relay = RelayReader(store, bus.publish, resolve=lambda event: resolve_call(tracker, event))
         return cls(pbx, bus, tracker, calls, lease, ingest, feed, normalise, recordings, events,
                    CallDecisions(calls, events, tracker), subscriptions, DeadLetters(store, hooks.max_backlog), cache,
-                   outbox, deliverer, ami)  # fmt: skip
+                   outbox, deliverer, relay, ami)  # fmt: skip
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -118,6 +139,8 @@ class CallsService:
             self.ingest.schedule_reconcile()
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self.ingest.run(), name="calls-ingest"))
+        if self.relay is not None:
+            self._relaying = loop.create_task(self.relay.run(), name="module-events")
         if self.outbox is not None and self.deliverer is not None:
             await self.cache.refresh()
             self.outbox.flushed = self.deliverer.nudge
@@ -137,6 +160,11 @@ class CallsService:
             self.deliverer.stop()
         if self.outbox is not None:
             self.outbox.stop()
+        if self.relay is not None and self._relaying is not None:  # a reader only: nothing of its own to finish
+            self.relay.stop()
+            self._relaying.cancel()
+            await asyncio.wait([self._relaying], timeout=2.0)
+            self._relaying = None
         tasks, self.tasks = [*self.tasks, *self._filing], []
         await finish(tasks, 10.0)
 

@@ -555,3 +555,10 @@ class CallTracker:
         call = self.channel_call.get(uniqueid)
         return call.call_id if call is not None else None
 
+    def linkedid_of_channel(self, name: str) -> str | None:
+        """The call of the channel named ``name`` (``PJSIP/5051-0000002a``)."""
+        for channel in self.channels.values():
+            if channel.name == name:
+                return self.linkedid_of(channel.uniqueid)
+        return None
+

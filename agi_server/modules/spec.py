@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from ..ami import AmiClient
@@ -22,6 +22,9 @@ from ..problems import Problem
 from ..routing import Route
 from ..schema import Department, Section
 from ..store import Store
+
+if TYPE_CHECKING:  # calls/ builds on the modules (missed calls -> callbacks)
+    from ..calls.modules import ModuleEvents
 
 Item = TypeVar("Item", bound=Section)
 
@@ -48,6 +51,9 @@ class Deps:
     # pbx.timezone: every clock time (reconnect "until", callback hours) is
     # read in this zone, never in the server's own.
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
+    # The live panels' and webhooks' module events (help requested, callback
+    # dialled...). None: `check`, no Redis, or call_log off.
+    events: ModuleEvents | None = None
 
 
 @dataclass

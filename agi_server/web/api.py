@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__
 from ..ami import SupervisorError
+from ..calls.modules import ModuleEvents
 from ..destinations import DialplanNames
 from ..errors import AmiError, AmiTimeout, AmiUnavailable, StoreUnavailable, UnsafeValue
 from ..logsafe import sanitize
@@ -71,6 +72,7 @@ class ApiParts:
     audit: AuditLog
     health: Callable[[], Awaitable[dict[str, str]]]
     routers: Sequence[APIRouter] = field(default_factory=tuple)  # other packages' (live events, webhooks)
+    events: ModuleEvents | None = None  # what the actions tell the live panels (a callback cancelled)
 
 
 def build_api(parts: ApiParts):
@@ -89,7 +91,7 @@ def build_api(parts: ApiParts):
         status.router(parts.ami),
         actions.router(ami=parts.ami, names=parts.names, numbers=parts.numbers, users=users, audit=parts.audit,
                        help_desks=parts.help_desks),
-        callbacks.router(requests, parts.callback_modules, parts.departments),
+        callbacks.router(requests, parts.callback_modules, parts.departments, parts.events),
         reconnect.router(store, parts.reconnect_modules, parts.numbers),
         *parts.routers,
     )  # fmt: skip

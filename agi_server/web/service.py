@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from ..calls.modules import ModuleEvents
 from ..numbers import NumberContext
 from ..panel import router as panel_router
 from .api import ApiParts, build_api
@@ -31,8 +32,10 @@ def help_desks_of(routes) -> list:
 
 class WebService:
     def __init__(self, *, config, store, ami, agi_server, metrics: Metrics | None = None,
-                 routers: Callable[[], Sequence] | None = None) -> None:  # fmt: skip
+                 routers: Callable[[], Sequence] | None = None,
+                 events: ModuleEvents | None = None) -> None:  # fmt: skip
         self.store = store
+        self.events = events  # the actions' live events (a callback cancelled)
         self.ami = ami
         self.agi_server = agi_server
         self.metrics = metrics or Metrics()
@@ -64,7 +67,7 @@ class WebService:
             departments=file.departments, callback_modules=list(file.callback_requests),
             reconnect_modules=list(file.operator_reconnects),
             help_desks=help_desks_of(self.agi_server.state.routes), metrics=self.metrics, audit=self.audit,
-            health=self.health, routers=[*self.routers(), panel_router(config, store=self.store,
+            health=self.health, events=self.events, routers=[*self.routers(), panel_router(config, store=self.store,
                                          routes=self.agi_server.state.routes, ami=self.ami)],
         )  # fmt: skip
         return build_api(parts)

@@ -40,7 +40,7 @@ import httpx
 from .. import __version__
 from ..calls.loops import cancelled, finish, pause
 from ..errors import StoreUnavailable
-from ..replies import range_entries, text
+from ..replies import range_entries, read_entries, text
 from ..store import Store
 from .signing import HEADER, signature
 from .subscriptions import GROUP, Subscription, SubscriptionCache
@@ -217,12 +217,8 @@ class Deliverer:
         async with self.store.guard("webhook read") as r:
             reply = await r.xreadgroup(GROUP, self.consumer, {self._q(sub.id): ">"},
                                        count=self.settings.concurrency * 4)  # fmt: skip
-        jobs = []
-        for _, entries in _stream_entries(reply):
-            for stream_id, fields in entries:
-                if fields:
-                    jobs.append(Job(stream_id, fields.get("e", ""), fields.get("t", ""), fields.get("b", ""), 1))
-        return jobs
+        return [Job(stream_id, fields.get("e", ""), fields.get("t", ""), fields.get("b", ""), 1)
+                for stream_id, fields in read_entries(reply) if fields]  # fmt: skip
 
     async def _due_retries(self, sub: Subscription) -> list[Job]:
         settings = self.settings
@@ -321,12 +317,3 @@ class Deliverer:
             pass
         except Exception:  # no stream or group (subscription just removed)
             log.debug("webhook %s: consumers not listed", sub_id, exc_info=True)
-
-
-def _stream_entries(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str]]]]]:
-    if not reply:
-        return []
-    if isinstance(reply, dict):  # RESP3
-        return [(name, entries[0] if entries and isinstance(entries[0], list) else entries)
-                for name, entries in reply.items()]  # fmt: skip
-    return [(name, entries) for name, entries in reply]

@@ -16,7 +16,8 @@ want the event come from a cache); a task writes batches with one script
 that, atomically,
 
 - checks the fence (AMI events: only while this server holds the ingest
-  lease; module events: no fence, they happen on one server only);
+  lease; module events: no fence, a decision is known to one server only,
+  and the modules' events relayed to every server are written once below);
 - skips an event whose id was enqueued before (``P:seen:<event id>``,
   kept ``webhooks.dedupe_window``): a new leader replaying the last
   seconds, or two servers enqueueing the same event, add it once;

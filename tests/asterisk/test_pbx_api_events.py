@@ -285,3 +285,81 @@ async def test_webhooks_each_event_once_through_failures_and_a_restart(fresh, ap
     assert ended["data"]["id"] == call_id and ended["data"]["answered_by"] == "5050"
     assert ended["data"]["partial"] is True  # the restarted server joined the call in progress
     assert backlog["backlog"] == {"pending": 0, "lag": 0, "dead": 0}
+
+
+# --- the modules' own events -------------------------------------------------------------
+# Raised in the process that took the AGI call (or runs the dialler), relayed
+# through Redis to the server's live bus, under the call's linkedid.
+
+HELP_CODE = "*5003"
+CALLBACK_DID = "02188776680"  # straight to callback 800 (target queue:support)
+SHORT_MEMORY_DID = "02188776691"  # reconnect 901 (queue:sales, member 6060, expiry 4s)
+AGENTS = ("5050", "5051")
+
+
+async def test_a_help_request_and_the_manager_joining_are_live(fresh, api):
+    base, tokens = api
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        await no_call_in_progress(client, tokens["crm"])
+        async with Panel(client, tokens["crm"]) as wallboard, Panel(client, tokens["ali"]) as operator:
+            await wallboard.next()
+            await operator.next()
+            await fresh.queue_call_answered_by("5050", CUSTOMER, SUPPORT_QUEUE_DID, others=("5051",))
+            answered = await wallboard.until("call.answered", extension="5050")
+            await fresh.call_internal("5050", HELP_CODE)
+            asked = await wallboard.until("help.requested", operator="5050")
+            joined = await wallboard.until("help.joined", operator="5050")
+            seen = await operator.until("help.joined", operator="5050")  # 5050's own panel: "your manager joined"
+    call_id = answered["data"]["call_id"]
+    common = {"code": HELP_CODE, "operator": "5050", "mode": "whisper", "call_id": call_id}
+    assert asked["data"] == {**common, "helper": "300", "result": "sent"}, asked
+    assert joined["data"] == {**common, "helper": "300", "result": "joined"}, joined
+    assert seen["id"] == joined["id"]
+
+
+async def test_a_callback_request_its_dial_and_its_end_are_live(fresh, api):
+    base, tokens = api
+    for agent in AGENTS:
+        await fresh.phone(agent, mode="noanswer")
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        await no_call_in_progress(client, tokens["crm"])
+        async with Panel(client, tokens["crm"]) as wallboard:
+            await wallboard.next()
+            since = fresh.ami.mark()
+            call = await fresh.call_in(CALLBACK_DID, CUSTOMER)
+            fresh.press_when(call.pbx_side, r"callback-intro", "1")
+            fresh.press_when(call.pbx_side, r"callback-confirm", "1")
+            started = await wallboard.until("call.started", caller=CUSTOMER)
+            requested = await wallboard.until("callback.requested", module="800")
+            await fresh.wait_user_event("TestDest", since=since, Dest="cbnext", timeout=40)
+            await fresh.hangup_everything()
+            for agent in AGENTS:
+                await fresh.phone(agent, mode="answer")
+            done = await wallboard.until("callback.done", module="800", state="done", timeout=60)
+    request_id = requested["data"]["request_id"]
+    assert requested["data"] == {"module": "800", "request_id": request_id, "number": CUSTOMER,
+                                 "call_id": started["data"]["call_id"], "agent": None, "attempt": None,
+                                 "state": "pending", "result": None}, requested  # fmt: skip
+    dialled = [e["data"] for e in wallboard.events if e["type"] == "callback.dialled"]
+    assert dialled and dialled[-1]["request_id"] == request_id and dialled[-1]["state"] == "dialing", dialled
+    assert dialled[-1]["agent"] == done["data"]["agent"] and done["data"]["agent"] in AGENTS, (dialled, done)
+    assert (done["data"]["request_id"], done["data"]["number"], done["data"]["attempt"]) == (request_id, CUSTOMER, 1)
+
+
+async def test_a_reconnect_hit_is_live(fresh, api):
+    base, tokens = api
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        await no_call_in_progress(client, tokens["crm"])
+        since = fresh.ami.mark()
+        await fresh.call_in(SALES_QUEUE_DID, CUSTOMER)  # 6060 answers: remembered for 4 s after the call
+        await fresh.wait_user_event("TestPhone", since=since, Phone="6060", State="ANSWERED", timeout=20)
+        await fresh.ami.wait_event(lambda e: e.name == "AgentConnect", 10, since)
+        await asyncio.sleep(1.0)  # the answer hook and the AMI listener record
+        async with Panel(client, tokens["crm"]) as wallboard:
+            await wallboard.next()
+            await fresh.hangup_everything()
+            await fresh.call_in(SHORT_MEMORY_DID, CUSTOMER)
+            started = await wallboard.until("call.started", caller=CUSTOMER)
+            hit = await wallboard.until("reconnect.hit", module="901")
+    assert hit["data"] == {"call_id": started["data"]["call_id"], "module": "901", "number": "+989351234567",
+                           "operator": "6060", "result": "ringing"}, hit  # fmt: skip

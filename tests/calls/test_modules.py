@@ -16,7 +16,7 @@ def published() -> tuple[ModuleEvents, list]:
     bus = EventBus("tehran-1")
     out: list = []
     bus.subscribe(out.append)
-    return ModuleEvents(bus, clock=lambda: 1795305200.0), out
+    return ModuleEvents(bus.publish, clock=lambda: 1795305200.0), out
 
 
 def test_callback_events():
@@ -44,7 +44,7 @@ def test_reconnect_and_help_events():
     events, out = published()
     events.reconnect_hit("900", "+989351234567", "5050", "connected", call_id="1795305300.2")
     events.help_requested("*5003", "5051", "whisper", call_id="1795305300.9", department="support")
-    events.help_joined("*5003", "5051", "300", "whisper", call_id="1795305300.9", department="support")
+    events.help_joined("*5003", "5051", "whisper", helper="300", call_id="1795305300.9", department="support")
     hit, asked, joined = out
     assert (hit.type, hit.key, hit.extensions) == ("reconnect.hit", "reconnect/900/1795305300.2", {"5050"})
     assert asked.extensions == {"5051"} and asked.queues == {"support"}
@@ -77,5 +77,5 @@ def test_the_ingest_sends_module_events_to_the_outbox_unfenced():
     bus = EventBus("tehran-1")
     outbox = Outbox()
     CallIngest(tracker=None, bus=bus, lease=Lease(), calls=None, outbox=outbox)
-    ModuleEvents(bus).help_requested("*5003", "5051", "whisper")
+    ModuleEvents(bus.publish).help_requested("*5003", "5051", "whisper")
     assert outbox.offered == [("help.requested", False)]

@@ -27,17 +27,18 @@ def destinations(item: CallbackRequestSettings) -> list[tuple[str, Destination]]
 def build(entries: Sequence[CallbackRequestSettings], deps: Deps) -> ModuleParts:
     requests = CallbackStore(deps.store) if deps.store is not None else None
     policies = {item.code: NumberPolicy(item.allowed_numbers, deps.numbers) for item in entries}
+    members = {item.code: members_of(item.target, item.members, deps.departments) for item in entries}
     routes = [
-        Route(f"callback/{item.code}", CallbackRequest(item, policies[item.code], deps.language, requests),
+        Route(f"callback/{item.code}",
+              CallbackRequest(item, policies[item.code], deps.language, requests, deps.events, members[item.code]),
               item.failure, timeout=item.dialogue_timeout + FINISH_TIME)
         for item in entries
     ]  # fmt: skip
     workers: list[Worker] = []
     if deps.ami is not None and requests is not None and entries:
-        members = {item.code: members_of(item.target, item.members, deps.departments) for item in entries}
         hours = {item.code: OpeningHours.parse(item.hours, deps.timezone) for item in entries}
         worker = CallbackWorker(entries, ami=deps.ami, requests=requests, policies=policies, members=members,
-                                names=deps.names, hours=hours)
+                                names=deps.names, hours=hours, events=deps.events)
         workers.append(worker.run)
     elif any(item.auto_dial for item in entries):
         workers.append(_no_auto_dial)

@@ -81,6 +81,11 @@ class CallbackRequestSettings(Section):
         return value
 
     @property
+    def target_queue(self) -> str | None:
+        """The queue whose supervisors see the module's callbacks live."""
+        return self.target.value if self.target.kind == "queue" else None
+
+    @property
     def longest_attempt(self) -> float:
         """How long one attempt can run before its outcome is known."""
         return 2 * self.ring_timeout + ATTEMPT_SLACK

@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ... import chanvars
 from ...ami import AmiClient, ExtensionState
@@ -56,6 +57,9 @@ from ...protocol.ami import AmiMessage
 from .attempts import LOST, AttemptOutcome, AttemptResults, customer_never_dialled, describe_status
 from .config import CallbackRequestSettings
 from .requests import Callback, CallbackNotFound, CallbackStore, Claim
+
+if TYPE_CHECKING:
+    from ...calls.modules import ModuleEvents
 
 log = logging.getLogger("agi_server.callback")
 
@@ -90,8 +94,10 @@ class Dialler:
         owner: str,
         poll: float = POLL,
         hours: OpeningHours | None = None,
+        events: ModuleEvents | None = None,
     ) -> None:
         self.item = item
+        self.events = events  # callback.dialled / callback.done for the live panels
         self.hours = hours  # None or no windows: any time
         self.closed_logged = False
         self.ami = ami
@@ -299,7 +305,7 @@ class Dialler:
         try:
             outcome = await self._dial(callback, agent, token, waiter)
             if outcome is not None:
-                await self._record(token, outcome)
+                await self._record(callback, agent, token, outcome)
         except Exception:
             log.exception("callback %s: attempt %s failed", self.item.code, token)
         finally:
@@ -328,6 +334,9 @@ class Dialler:
         item = self.item
         log.info("callback %s: request %s attempt %s: ringing %s for %s", item.code, callback.id,
                  token, agent, callback.number)
+        if self.events is not None:
+            self.events.callback_dialled(item.code, callback.id, callback.number, agent, callback.attempts + 1,
+                                         queue=item.target_queue)  # fmt: skip
         unknown = False
         try:
             result = await self.ami.originate(
@@ -363,7 +372,7 @@ class Dialler:
         return AttemptOutcome(status == "ANSWER", describe_status(status),
                               agent_missed=customer_never_dialled(status))
 
-    async def _record(self, token: str, outcome: AttemptOutcome) -> None:
+    async def _record(self, callback: Callback, agent: str, token: str, outcome: AttemptOutcome) -> None:
         for attempt in range(RECORD_TRIES):
             try:
                 state = await self.requests.finish(token, answered=outcome.answered, result=outcome.result,
@@ -375,5 +384,9 @@ class Dialler:
                 continue
             if state:
                 log.info("callback %s: attempt %s: %s -> %s", self.item.code, token, outcome.result, state)
+                if self.events is not None:
+                    self.events.callback_done(self.item.code, callback.id, state, outcome.result,
+                                              number=callback.number, agent=agent, attempt=callback.attempts + 1,
+                                              queue=self.item.target_queue)  # fmt: skip
             return
         log.error("callback %s: result of %s not recorded; it is retried after its lease", self.item.code, token)

@@ -22,6 +22,8 @@ failing: a short apology and the ``failure`` destination.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ... import chanvars
 from ...audio import readback_files
@@ -32,6 +34,9 @@ from ...routing import Call, Outcome
 from .config import CallbackRequestSettings
 from .policy import MAX_TYPED_DIGITS, CallbackNumber, NumberPolicy
 from .requests import CallbackStore, Registration
+
+if TYPE_CHECKING:
+    from ...calls.modules import ModuleEvents
 
 MENU_KEYS = "12"
 INVALID_CHOICE = "agi-server/common-invalid-choice"
@@ -124,9 +129,12 @@ class CallbackRequest:
     ``failure`` with an apology."""
 
     def __init__(
-        self, item: CallbackRequestSettings, policy: NumberPolicy, language: str, requests: CallbackStore | None
+        self, item: CallbackRequestSettings, policy: NumberPolicy, language: str, requests: CallbackStore | None,
+        events: ModuleEvents | None = None, agents: Sequence[str] = (),
     ) -> None:
         self.item = item
+        self.events = events  # callback.requested for the live panels
+        self.agents = tuple(agents)  # the target's extensions: whose operators see the request
         self.policy = policy
         self.language = language
         self.requests = requests
@@ -166,6 +174,7 @@ class CallbackRequest:
             how = "no confirmation"
         assert saved.registration is not None and saved.number is not None
         await saved.settle(how)
+        self.tell_requested(call, saved)
         registration = saved.registration
         await channel.stream_file(self.prompt("already-registered" if registration.merged else "registered"))
         reason = f"{'merged into' if registration.merged else 'registered'} request {registration.id}"
@@ -178,8 +187,17 @@ class CallbackRequest:
     async def caller_left(self, saved: SavedRequest, how: str) -> None:
         if saved.kept:
             await saved.settle(how)
+            self.tell_requested(saved.call, saved)
         else:
             await saved.withdraw()
+
+    def tell_requested(self, call: Call, saved: SavedRequest) -> None:
+        registration, number = saved.registration, saved.number
+        if self.events is None or registration is None or number is None:
+            return
+        self.events.callback_requested(self.item.code, registration.id, number.national, call_id=call.env.uniqueid,
+                                       merged=registration.merged, extensions=self.agents,
+                                       queue=self.item.target_queue)  # fmt: skip
 
     async def fail(self, call: Call, reason: str) -> Outcome:
         await call.channel.stream_file(self.prompt("failed"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ...ami import AmiClient, extension_of
 from ...destinations import DialplanNames
@@ -26,7 +27,10 @@ from .attempts import RESULT_EVENT, AttemptResults, customer_never_dialled, desc
 from .config import CallbackRequestSettings
 from .dialler import POLL, Dialler
 from .policy import NumberPolicy
-from .requests import CallbackStore, request_id_of
+from .requests import CallbackNotFound, CallbackStore, request_id_of
+
+if TYPE_CHECKING:
+    from ...calls.modules import ModuleEvents
 
 log = logging.getLogger("agi_server.callback")
 
@@ -45,8 +49,10 @@ class CallbackWorker:
         names: DialplanNames,
         poll: float = POLL,
         hours: Mapping[str, OpeningHours] | None = None,
+        events: ModuleEvents | None = None,
     ) -> None:
         self.ami = ami
+        self.events = events
         self.requests = requests
         self.results = AttemptResults()
         self.owner = owner_id()
@@ -55,7 +61,7 @@ class CallbackWorker:
         self.members = {code: set(agents) for code, agents in members.items()}
         self.diallers = [
             Dialler(item, members[item.code], ami, requests, self.results, names, self.owner, poll,
-                    (hours or {}).get(item.code))
+                    (hours or {}).get(item.code), events)
             for item in items
             if item.auto_dial
         ]
@@ -88,11 +94,31 @@ class CallbackWorker:
             return  # this server's attempt: it records the result itself
         # Another server's attempt (maybe that server died): record it here;
         # the script ignores it when the attempt is no longer current.
+        result = describe_status(status)
         try:
-            await self.requests.finish(token, answered=status == "ANSWER", result=describe_status(status),
-                                       agent_missed=customer_never_dialled(status))
+            state = await self.requests.finish(token, answered=status == "ANSWER", result=result,
+                                               agent_missed=customer_never_dialled(status))
         except StoreUnavailable as exc:
             log.warning("callback: cannot record the result of %s: %s", token, exc)
+            return
+        if state:
+            await self._tell_done(token, state, result)
+
+    async def _tell_done(self, token: str, state: str, result: str) -> None:
+        """callback.done of another server's attempt (read back: its module,
+        number and agent are the request's)."""
+        rid = request_id_of(token)
+        if self.events is None or rid is None:
+            return
+        try:
+            callback = await self.requests.get(rid)
+        except (StoreUnavailable, CallbackNotFound) as exc:
+            log.info("callback: no live event for the result of %s: %s", token, exc)
+            return
+        item = next((i for i in self.items if i.code == callback.module), None)
+        self.events.callback_done(callback.module, rid, state, result, number=callback.number,
+                                  agent=callback.agent or None, attempt=callback.attempts or None,
+                                  queue=item.target_queue if item is not None else None)  # fmt: skip
 
     async def on_agent_connect(self, event: AmiMessage) -> None:
         agent = extension_of(event.get("Interface")) or extension_of(event.get("DestChannel"))
@@ -121,5 +147,8 @@ class CallbackWorker:
                 reason = f"customer answered by {agent or 'the target'}" + (f" (queue {queue})" if queue else "")
                 if await self.requests.cancel(rid, reason, only_pending=True):
                     log.info("callback %s: request %s cancelled: %s", item.code, rid, reason)
+                    if self.events is not None:
+                        self.events.callback_done(item.code, rid, "cancelled", reason, number=number, agent=agent,
+                                                  queue=item.target_queue)  # fmt: skip
             except StoreUnavailable as exc:
                 log.warning("callback %s: cannot cancel the request of %s: %s", item.code, number, exc)

@@ -21,10 +21,12 @@ def build(entries: Sequence[HelpRequestSettings], deps: Deps) -> ModuleParts:
     local_workers: list[Worker] = []
     locks = RingingLocks(deps.store) if deps.store is not None else None
     for item in entries:
-        ringing = HelpRinging(item, deps.ami, deps.names, deps.language, locks) if deps.ami is not None else None
-        if ringing is not None:
+        ringing = None
+        if deps.ami is not None:
+            ringing = HelpRinging(item, deps.ami, deps.names, deps.language, locks, deps.events)
             local_workers.append(ringing.run)
-        handler = HelpRequest(item, deps.ami, ringing, deps.departments, deps.names.hints, deps.call_timeout)
+        handler = HelpRequest(item, deps.ami, ringing, deps.departments, deps.names.hints, deps.call_timeout,
+                              deps.events)  # fmt: skip
         # No failure destination: the operator hears a prompt, and when the
         # server is unreachable the dialplan plays "manager unavailable" itself.
         routes.append(Route(f"help/{item.slug}", handler, failure=None))

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from logging import Logger, LoggerAdapter
+from typing import TYPE_CHECKING
 
 from ...ami import AmiClient, ExtensionState, check_channel, extension_of
 from ...destinations import Destination
@@ -37,7 +38,16 @@ from .config import HelpRequestSettings
 from .lookup import LookupFailed, lookup_manager, tls_context
 from .ringing import AlreadyRinging, HelpRinging, HelpTicket, is_free
 
+if TYPE_CHECKING:
+    from ...calls.modules import ModuleEvents
+
 log = logging.getLogger("agi_server.help")
+
+
+def department_of(departments: Mapping[str, Department], operator: str) -> str | None:
+    """The first department the operator belongs to (whose supervisors see
+    the request live)."""
+    return next((name for name, dept in departments.items() if operator in dept.extensions), None)
 
 
 def department_helpers(departments: Mapping[str, Department], operator: str) -> list[str]:
@@ -64,8 +74,10 @@ class HelpRequest:
     unavailable"."""
 
     def __init__(self, item: HelpRequestSettings, ami: AmiClient | None, ringing: HelpRinging | None,
-                 departments: Mapping[str, Department], hints_context: str, call_timeout: float) -> None:
+                 departments: Mapping[str, Department], hints_context: str, call_timeout: float,
+                 events: ModuleEvents | None = None) -> None:  # fmt: skip
         self.item = item
+        self.events = events  # help.requested "unavailable" (the ringing tells the rest)
         self.ami = ami
         self.ringing = ringing
         self.departments = departments
@@ -92,8 +104,9 @@ class HelpRequest:
             ticket = await self._ticket(call.log, operator, call.env.channel if in_call else None)
         except (AmiError, UnsafeValue) as exc:
             call.log.warning("help %s for %s: %s", self.item.code, operator, sanitize(str(exc)))
-            return await self._unavailable(call, "AMI unavailable")
+            ticket = "AMI unavailable"
         if isinstance(ticket, str):
+            self._tell_unavailable(operator, call.env.channel if in_call else None)
             return await self._unavailable(call, ticket)
         assert self.ringing is not None  # a ticket needs AMI, and with AMI there is ringing
         ringing = self.ringing
@@ -135,8 +148,9 @@ class HelpRequest:
             ticket = await self._ticket(log, operator, None)
         except (AmiError, UnsafeValue) as exc:
             log.warning("help %s for %s: %s", self.item.code, operator, sanitize(str(exc)))
-            return HelpAnswer("unavailable", "AMI unavailable")
+            ticket = "AMI unavailable"
         if isinstance(ticket, str):
+            self._tell_unavailable(operator, None)
             return HelpAnswer("unavailable", ticket)
         assert self.ringing is not None  # a ticket needs AMI, and with AMI there is ringing
         job = self.ringing.ring(ticket)
@@ -173,7 +187,13 @@ class HelpRequest:
             logger.info("help %s for %s: skipping busy or unreachable %s", self.item.code, operator, skipped)
         if not free:
             return "no helper free" if helpers else f"no helper known for {operator}"
-        return HelpTicket(operator, channel, tuple(free))
+        return HelpTicket(operator, channel, tuple(free), department_of(self.departments, operator))
+
+    def _tell_unavailable(self, operator: str, channel: str | None) -> None:
+        if self.events is not None:
+            department = department_of(self.departments, operator)
+            self.events.help_requested(self.item.code, operator, self.item.mode, result="unavailable",
+                                       call_id=channel, department=department)  # fmt: skip
 
     async def _candidates(self, logger: Logger | LoggerAdapter[Logger], operator: str) -> list[str]:
         out: list[str] = []

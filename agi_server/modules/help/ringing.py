@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ... import chanvars
 from ...ami import CHANSPY_OPTIONS, AmiClient, ExtensionState, caller_id, chanspy_data, check_channel, ring_channel
@@ -44,6 +45,9 @@ from ...errors import (
 from ...logsafe import sanitize
 from .config import HelpRequestSettings
 from .locks import SLACK, RingingLocks, new_token
+
+if TYPE_CHECKING:
+    from ...calls.modules import ModuleEvents
 
 log = logging.getLogger("agi_server.help")
 
@@ -72,14 +76,16 @@ class HelpTicket:
     operator: str
     channel: str
     helpers: tuple[str, ...]
+    department: str | None = None  # the operator's (first) department: whose supervisors see it live
 
 
 class HelpRinging:
     """The ringing of one help request (one entry of ``help_requests``)."""
 
     def __init__(self, item: HelpRequestSettings, ami: AmiClient, names: DialplanNames, language: str,
-                 locks: RingingLocks | None = None) -> None:  # fmt: skip
+                 locks: RingingLocks | None = None, events: ModuleEvents | None = None) -> None:  # fmt: skip
         self.item = item
+        self.events = events  # help.requested / help.joined for the live panels
         self.ami = ami
         self.names = names
         self.language = language
@@ -153,6 +159,7 @@ class HelpRinging:
         token = new_token()
         if not await self._lock(ticket.operator, token, acquire=True):
             raise AlreadyRinging(f"a manager is already being rung for {ticket.operator} (another server)")
+        self._tell(ticket, "sent", ticket.helpers[0], requested=True)
         # Cancelled (stop, reload): the key is left to run out with the ring
         # in flight, as that manager may still answer; it keeps a reloaded
         # config from ringing a second manager meanwhile.
@@ -162,7 +169,15 @@ class HelpRinging:
             await self._unlock(ticket.operator, token)
             raise
         await self._unlock(ticket.operator, token)
+        self._tell(ticket, "joined" if helper is not None else "no answer", helper)
         return helper
+
+    def _tell(self, ticket: HelpTicket, result: str, helper: str | None, *, requested: bool = False) -> None:
+        if self.events is None:
+            return
+        publish = self.events.help_requested if requested else self.events.help_joined
+        publish(self.item.code, ticket.operator, self.item.mode, helper=helper, result=result, call_id=ticket.channel,
+                department=ticket.department)  # fmt: skip
 
     async def _ring_helpers(self, ticket: HelpTicket, token: str) -> str | None:
         item = self.item

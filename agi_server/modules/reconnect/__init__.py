@@ -33,7 +33,7 @@ def build(entries: Sequence[OperatorReconnectSettings], deps: Deps) -> ModulePar
         recorder = AnswerRecorder(item, members, memory, normalise, deps.timezone) if memory is not None else None
         if recorder is not None:
             recorders.append(recorder)
-        handler = OperatorReconnect(item, members, normalise, memory, deps.ami, deps.names.hints)
+        handler = OperatorReconnect(item, members, normalise, memory, deps.ami, deps.names.hints, deps.events)
         routes.append(Route(f"reconnect/{item.code}", handler, item.failure))
         # No failure destination: the hooks run inside a Gosub and just return.
         routes.append(Route(f"reconnect/{item.code}/answered", AnswerHook(item, recorder), failure=None))

@@ -13,7 +13,7 @@ The answers are recorded by the hooks (hooks.py) and the AMI listener
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ... import chanvars
 from ...ami import ExtensionState
@@ -24,6 +24,9 @@ from ...prompt_catalog import prompt_name
 from ...routing import Call, Outcome
 from .config import OperatorReconnectSettings
 from .memory import OperatorMemory
+
+if TYPE_CHECKING:
+    from ...calls.modules import ModuleEvents
 
 
 class OperatorStates(Protocol):
@@ -41,8 +44,10 @@ class OperatorReconnect:
     then goes to ``failure``."""
 
     def __init__(self, item: OperatorReconnectSettings, members: frozenset[str], normalise: Normaliser,
-                 memory: OperatorMemory | None, states: OperatorStates | None, hints_context: str) -> None:
+                 memory: OperatorMemory | None, states: OperatorStates | None, hints_context: str,
+                 events: ModuleEvents | None = None) -> None:  # fmt: skip
         self.item = item
+        self.events = events  # reconnect.hit for the live panels
         self.members = members
         self.normalise = normalise
         self.memory = memory
@@ -81,17 +86,28 @@ class OperatorReconnect:
         if link is None:
             return self._failure("no remembered operator", variables)
         operator = link.operator
+        outcome, result = await self._put_through(call, operator, variables)
+        if self.events is not None:
+            self.events.reconnect_hit(item.code, number.e164, operator, result, call_id=call.env.uniqueid)
+        return outcome
+
+    async def _put_through(self, call: Call, operator: str, variables: dict[str, str]) -> tuple[Outcome, str]:
+        """The caller's remembered operator, when free now; and the hit's
+        result (``ringing``, or why not: ``not a member``, ``unknown``,
+        ``busy``, ``paused``)."""
+        item = self.item
         if operator not in self.members:
-            return self._failure(f"operator {operator} is no longer a member of {item.target}", variables)
+            why = f"operator {operator} is no longer a member of {item.target}"
+            return self._failure(why, variables), "not a member"
         state = self._operator_state(operator)
         if state is None:
-            return self._failure(f"operator {operator} state unknown (AMI down or no hint)", variables)
+            return self._failure(f"operator {operator} state unknown (AMI down or no hint)", variables), "unknown"
         if not state.is_idle:
-            return self._failure(f"operator {operator} is {state.status_text}", variables)
+            return self._failure(f"operator {operator} is {state.status_text}", variables), "busy"
         if self._paused(operator):
-            return self._failure(f"operator {operator} is paused in queue {item.target.value}", variables)
+            return self._failure(f"operator {operator} is paused in queue {item.target.value}", variables), "paused"
         if item.announce:
             await call.channel.stream_file(prompt_name("reconnect", item.code, "connecting", item.prompts))
         variables[chanvars.OPERATOR] = operator
         variables[chanvars.RING_TIMEOUT] = str(int(item.ring_timeout))
-        return Outcome(Destination("extension", operator), f"operator {operator} is idle", variables)
+        return Outcome(Destination("extension", operator), f"operator {operator} is idle", variables), "ringing"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import Field
 
+from ...calls.modules import ModuleEvents
 from ...modules.callback.requests import STATES, Callback, CallbackConflict, CallbackNotFound, CallbackStore
 from ...numbers import members_of
 from ..auth import Principal, require
@@ -56,7 +57,9 @@ def _out(item: Callback, history: bool = False) -> CallbackOut:
     )  # fmt: skip
 
 
-def router(requests: CallbackStore, modules: Sequence, departments: Mapping) -> APIRouter:
+def router(requests: CallbackStore, modules: Sequence, departments: Mapping,
+           events: ModuleEvents | None = None) -> APIRouter:  # fmt: skip
+    """``events``: callback.done ``cancelled`` for the live panels."""
     api = APIRouter(tags=["callbacks"])
     agents = {item.code: set(members_of(item.target, item.members, departments)) for item in modules}
 
@@ -122,7 +125,12 @@ def router(requests: CallbackStore, modules: Sequence, departments: Mapping) -> 
         if not await requests.cancel(rid, reason):
             item = await requests.get(rid)
             raise HTTPException(409, f"callback request {rid} is already {item.state}")
-        return _out(await requests.get(rid), history=True)
+        item = await requests.get(rid)
+        if events is not None:
+            queue = next(iter(queues_of(item)), None)
+            events.callback_done(item.module, rid, "cancelled", reason, number=item.number, queue=queue,
+                                 agent=item.agent or None)  # fmt: skip
+        return _out(item, history=True)
 
     @api.post("/api/callbacks/{rid}/retry", response_model=CallbackOut, responses={404: {}, 409: {}})
     async def retry(rid: str, principal: Principal = Depends(require("callbacks:write"))) -> CallbackOut:

@@ -140,7 +140,7 @@ async function enter(me) {
   ctx.live.addEventListener('status', () => showStatus());
   ctx.live.addEventListener('change', (e) => {
     const { kind, data } = e.detail;
-    if (kind === 'help.joined' && data && ctx.me.phones.includes(data.operator)) {
+    if (kind === 'help.joined' && data && (data.result || 'joined') === 'joined' && ctx.me.phones.includes(data.operator)) {
       toast(t('help.joined', { helper: phone(data.helper || '') }), 'ok', 10000, { id: 'help-joined' });
     }
   });

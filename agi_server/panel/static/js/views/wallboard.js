@@ -201,11 +201,13 @@ function helpCard(ctx, supervise) {
     keyed(list, items.slice(0, 20), (x) => `${x.operator}@${x.at}`, () => h('li', { class: 'row help-request' },
       h('div', { class: 'row-main' }, h('strong', {}), h('small', { class: 'meta' })), h('div', { class: 'row-actions' })), (li, x) => {
       li.querySelector('strong').textContent = t('wall.help_from', { operator: phone(x.operator) });
-      const joined = ctx.live.state.help.find((j) => j.type === 'help.joined' && j.operator === x.operator && j.at >= x.at);
-      const result = x.result ? t(`help.result.${x.result}`) : '';
+      // The ringing's end (help.joined): a manager joined, or nobody answered.
+      const ended = ctx.live.state.help.find((j) => j.type === 'help.joined' && j.operator === x.operator && j.at >= x.at);
+      const outcome = ended ? ended.result || 'joined' : x.result;
+      const result = outcome && outcome !== 'joined' ? t(`help.result.${outcome}`) : '';
       li.querySelector('.meta').textContent = [when(x.at), x.helper ? t('wall.help_to', { helper: phone(x.helper) }) : t('wall.help_nobody'),
-        result.startsWith('help.result.') ? x.result : result,
-        joined ? t('wall.help_joined', { helper: phone(joined.helper || '') }) : ''].filter(Boolean).join(' · ');
+        result.startsWith('help.result.') ? outcome : result,
+        outcome === 'joined' && ended ? t('wall.help_joined', { helper: phone(ended.helper || '') }) : ''].filter(Boolean).join(' · ');
       const actions = li.querySelector('.row-actions');
       if (supervise && !actions.firstChild && ctx.me.scopes.includes('supervise')) {
         actions.append(h('button', { type: 'button', class: 'small', text: t('sup.whisper'),
