@@ -30,7 +30,7 @@ from ..errors import StoreUnavailable
 from ..logsafe import PeerWarnings
 from ..replies import range_entries, read_entries
 from ..store import Store
-from .events import CallbackEvent, HelpEvent, LiveEvent, ReconnectHit, payload_dict
+from .events import EVENT_TYPES, CallbackEvent, HelpEvent, LiveEvent, ReconnectHit, payload_dict
 
 log = logging.getLogger("agi_server.calls")
 
@@ -39,14 +39,9 @@ MAX_PENDING = 1000  # events waiting to be written (Redis slow or down)
 BATCH = 100  # events per pipeline
 RETRY = 1.0  # seconds between reads while Redis does not answer
 
-# The payload class of each module event type.
+# The payload class of each type the modules raise (events.EVENT_TYPES).
 PAYLOADS: dict[str, type] = {
-    "callback.requested": CallbackEvent,
-    "callback.dialled": CallbackEvent,
-    "callback.done": CallbackEvent,
-    "reconnect.hit": ReconnectHit,
-    "help.requested": HelpEvent,
-    "help.joined": HelpEvent,
+    name: payload for name, payload in EVENT_TYPES.items() if payload in (CallbackEvent, ReconnectHit, HelpEvent)
 }
 
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...errors import AgiServerError
+from ...replies import texts
 from ...store import Store
 from . import scripts
 
@@ -306,7 +307,7 @@ class CallbackStore:
     async def get(self, rid: str) -> Callback:
         rid = check_id(rid)
         async with self.store.guard("callback get") as r:
-            h = _texts(await r.hgetall(self._key("req", rid)))
+            h = texts(await r.hgetall(self._key("req", rid)))
             if not h:
                 raise CallbackNotFound(f"no callback request {rid}")
             due = await r.zscore(self._key("due", h.get("module", "")), rid)
@@ -326,7 +327,7 @@ class CallbackStore:
                         pipe.hgetall(self._key("req", rid))
                     hashes = await pipe.execute()
                 for rid, raw in zip(chunk, hashes, strict=True):
-                    h = _texts(raw)
+                    h = texts(raw)
                     if not h:
                         gone.append(rid)
                         continue
@@ -345,11 +346,6 @@ class CallbackStore:
                         pipe.zscore(self._key("due", item.module), item.id)
                     dues = await pipe.execute()
         return [replace(item, due=due) for item, due in zip(out, dues, strict=True)] if out else []
-
-
-def _texts(h: dict[Any, Any]) -> dict[str, str]:
-    """A hash as text (the store's client decodes replies: this only types them)."""
-    return {str(k): str(v) for k, v in h.items()}
 
 
 def _event(text: str) -> dict[str, Any]:
