@@ -3,6 +3,8 @@ who sees what, and the changes."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from web_kit import client_for
 
@@ -102,3 +104,22 @@ async def test_queue_status_from_queuestatus(as_user):
     assert queue["queue"] == "support" and {m["extension"] for m in queue["members"]} == {"5050", "5051"}
     assert queue["completed"] == 2
     assert (await reza.get("/api/queues")).json() == []
+
+
+async def test_a_cancel_in_the_panel_is_live_as_callback_done(as_user, callbacks, server):
+    """Through the relay (Redis) onto the live bus, as the modules' events."""
+    _, support, _ = callbacks
+    told = []
+    unsubscribe = server.calls.bus.subscribe(lambda e: told.append(e) if e.type == "callback.done" else None)
+    try:
+        boss = await as_user("boss")
+        assert (await boss.post(f"/api/callbacks/{support}/cancel", json={"reason": "called back"})).status_code == 200
+        for _ in range(100):
+            if told:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        unsubscribe()
+    (event,) = told
+    assert (event.data.request_id, event.data.state, event.data.module) == (support, "cancelled", "800")
+    assert event.data.result == "called back (by boss)" and event.queues == {"support"}
