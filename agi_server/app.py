@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,7 +77,12 @@ class Application:
         reuse_port: bool = False,
         background: bool = True,
         http_listen: tuple[str, int] | None = None,
+        site: str | None = None,
     ) -> Application:
+        """``site``: the id the processes of one ``serve --workers N`` share
+        (a decision taken in one is filed by the background one); default:
+        a new one (this process alone)."""
+        site = site or new_site_id()
         # In the loop's thread, not a worker thread: an embedded Redis dies
         # with the thread that starts it (PR_SET_PDEATHSIG).
         store, embedded = store_from_config(config)
@@ -87,7 +93,7 @@ class Application:
             await ami.start()
         else:
             log.info("AMI not configured (ami.username empty): AMI features are off")
-        relay = EventRelay(store) if config.call_log.enabled else None
+        relay = EventRelay(store, site) if config.call_log.enabled else None
         with cyclic_gc_paused():
             assembly = assemble(config, module_deps(config, store, ami, _module_events(relay)))
         server = AgiServer(runtime_state(config, assembly.routes))
@@ -103,9 +109,12 @@ class Application:
         # `serve --workers N`).
         metrics = Metrics() if config.http.enabled and background else None
         if ami is not None and config.call_log.enabled and background:
-            app.calls = CallsService.build(config, store, ami, metrics=metrics)
+            app.calls = CallsService.build(config, store, ami, metrics=metrics, site=site)
             await app.calls.start()
             server.on_decision = app.calls.decided
+        elif relay is not None and not background:
+            # Filed with the call by the background process of this serve.
+            server.on_decision = relay.decided
         if config.http.enabled and background:
             await app._start_web(http_listen or split_host_port(config.http.listen), metrics)
         return app
@@ -197,10 +206,10 @@ class Application:
             self.web = None
         await self.server.shutdown(self.config.agi.shutdown_grace if grace is None else grace)
         await self._stop_workers()
+        self.server.on_decision = None
         if self.relay is not None:  # the last module events, before the bus and Redis go
             await self.relay.drain()
         if self.calls is not None:
-            self.server.on_decision = None
             await self.calls.stop()
             self.calls = None
         if self.ami is not None:
@@ -212,6 +221,10 @@ class Application:
         await self.store.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
+
+
+def new_site_id() -> str:
+    return secrets.token_hex(6)
 
 
 def _module_events(relay: EventRelay | None) -> ModuleEvents | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .app import Application
+from .app import Application, new_site_id
 from .config import Config, load_config
 from .embedded_redis import die_with_parent
 from .redis_supervisor import supervise_once
@@ -37,17 +37,19 @@ async def serve(
     reuse_port: bool = False,
     background: bool = True,
     config: Config | None = None,
+    site: str | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT; SIGHUP reloads.
 
     ``background=False`` skips the site-wide background workers (used by
     the extra processes of ``serve --workers N``: one process runs them).
     ``config`` is the file already loaded by the caller (a large rule set
-    takes long to validate: do it once).
+    takes long to validate: do it once). ``site``: the id the processes of
+    one ``serve --workers N`` share.
     """
     if config is None:
         config = load_config(config_path)
-    app = await Application.start(config, listen=listen, reuse_port=reuse_port, background=background)
+    app = await Application.start(config, listen=listen, reuse_port=reuse_port, background=background, site=site)
     # Everything loaded so far (modules, config, rule sets) lives as long as
     # the process: keep the cyclic GC from walking it on every full pass
     # (25 ms pauses with the example config, far more with large rule sets).
@@ -98,13 +100,15 @@ def serve_processes(config_path: Path, workers: int, *, listen: tuple[str, int] 
         embedded.start()
     children: list[int] = []
     parent = os.getpid()
+    site = new_site_id()  # one for all the workers: their decisions are filed by worker 0
     for index in range(workers):
         pid = os.fork()
         if pid == 0:  # worker process
             code = 0
             try:
                 die_with_parent(parent=parent)
-                run(serve(config_path, listen=listen, reuse_port=True, background=index == 0, config=config))
+                run(serve(config_path, listen=listen, reuse_port=True, background=index == 0, config=config,
+                          site=site))
             except BaseException:  # report and exit the child; never return into the parent's code
                 log.exception("worker %d failed", index)
                 code = 1

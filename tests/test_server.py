@@ -14,9 +14,13 @@ from pathlib import Path
 
 import agi_server.app as app_module
 from agi_server import chanvars
+from agi_server.calls.log import CallLog
+from agi_server.calls.record import pbx_name
 from agi_server.destinations import Destination
 from agi_server.routing import Outcome, Route
+from agi_server.store import Store
 from agi_server.testing.agi_client import CallScript, place_call
+from agi_server.testing.ami_server import FakeAmiServer
 from agi_server.testing.controller import config_for_test, running_server
 from helpers import decided, example_text, replace_once, with_routes
 
@@ -320,6 +324,55 @@ async def test_serve_workers_share_the_port(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_serve_workers_file_every_decision_with_its_call(tmp_path):
+    """`serve --workers 2` with a call log: only worker 0 follows AMI and
+    keeps the call log; a decision taken in worker 1 is relayed (Redis) and
+    filed by worker 0 all the same. Calls until both workers took some."""
+    port = _free_port()
+    async with FakeAmiServer(secret="s3cret") as ami:
+        text = example_text(ami=True, data_dir=str(tmp_path / "var"))
+        text = replace_once(text, "127.0.0.1:4573", f"127.0.0.1:{port}", times=2)
+        text = text.replace("port: 5038", f"port: {ami.port}").replace("${AMI_SECRET:-change-me}", "s3cret")
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(text + "\nhttp: {enabled: false}\n")
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "-c", str(cfg), "--workers", "2"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            pids: set[str] = set()
+            for _ in range(400):  # both up (AMI too: the health route says so)
+                status = (await place_call("127.0.0.1", port, CallScript(script="health"))).var(chanvars.HEALTH)
+                if status and "ami=up" in status:
+                    pids.add(status.rsplit("pid=", 1)[1])
+                    if len(pids) == 2:
+                        break
+                else:
+                    await asyncio.sleep(0.05)
+            assert len(pids) == 2, pids
+            uniqueids = [f"1795305400.{i}" for i in range(24)]
+            for uid in uniqueids:
+                result = await place_call("127.0.0.1", port, CallScript(callerid="09121234567", uniqueid=uid))
+                assert decided(result).goto == "ext-queues,sales,1"
+            store = Store(f"unix://{tmp_path / 'var' / 'redis.sock'}")
+            try:
+                calls = CallLog(store, pbx_name(""), 3600)
+                for _ in range(100):
+                    filed = {uid: await calls.decisions(uid) for uid in uniqueids}
+                    if all(filed.values()):
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                await store.close()
+            assert [uid for uid, found in filed.items() if len(found) != 1] == []
+            assert {(d[0]["module"], d[0]["code"]) for d in filed.values()} == {("calldist", "700")}
+            proc.send_signal(signal.SIGTERM)
+            output = await asyncio.to_thread(proc.communicate, timeout=20)
+            assert proc.returncode == 0, output[0].decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 async def test_reload_builds_off_the_event_loop(tmp_path, monkeypatch):

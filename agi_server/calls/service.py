@@ -96,7 +96,9 @@ class CallsService:
     _relaying: asyncio.Task[None] | None = None
 
     @classmethod
-    def build(cls, config: Any, store: Store, ami: Any = None, *, metrics: Any = None) -> CallsService:
+    def build(cls, config: Any, store: Store, ami: Any = None, *, metrics: Any = None, site: str = "") -> CallsService:
+        """``site``: this ``serve``'s id (its processes share it): the
+        decisions its other processes relay are filed here."""
         file = config.file
         pbx = pbx_name(file.pbx.name)
         section = file.call_log
@@ -125,10 +127,12 @@ class CallsService:
                                      events, members_of(item.target, item.members, file.departments))  # fmt: skip
         ingest = CallIngest(tracker=tracker, bus=bus, lease=lease, calls=calls, outbox=outbox, missed=missed, ami=ami)
         feed = LiveFeed(bus, tracker, keepalive=section.sse_keepalive, max_clients=section.sse_max_clients)
-        relay = RelayReader(store, bus.publish, resolve=lambda event: resolve_call(tracker, event))
-        return cls(pbx, bus, tracker, calls, lease, ingest, feed, normalise, recordings, events,
-                   CallDecisions(calls, events, tracker), subscriptions, DeadLetters(store, hooks.max_backlog), cache,
-                   outbox, deliverer, relay, ami)  # fmt: skip
+        relay = RelayReader(store, bus.publish, resolve=lambda event: resolve_call(tracker, event), site=site)
+        service = cls(pbx, bus, tracker, calls, lease, ingest, feed, normalise, recordings, events,
+                      CallDecisions(calls, events, tracker), subscriptions, DeadLetters(store, hooks.max_backlog),
+                      cache, outbox, deliverer, relay, ami)  # fmt: skip
+        relay.decided = service.decided
+        return service
 
     # --- life cycle ------------------------------------------------------------------
 

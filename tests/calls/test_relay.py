@@ -123,3 +123,33 @@ async def test_past_the_cap_events_are_dropped_not_queued(store):
         relay.publish(event)
     assert relay.dropped == 5
     await relay.drain()
+
+
+async def test_decisions_are_filed_by_their_own_sites_reader_only(store, caplog):
+    """serve --workers N: a worker without a call log relays its decisions;
+    the background process of the same serve (site) files them, another
+    serve's reader leaves them to its own."""
+    filed: dict[str, list] = {"a": [], "b": []}
+    readers = [RelayReader(store, lambda e: None, site=site, decided=lambda *args, site=site: filed[site].append(args))
+               for site in ("a", "b")]  # fmt: skip
+    tasks = [asyncio.get_running_loop().create_task(reader.run()) for reader in readers]
+    try:
+        for reader in readers:
+            await asyncio.wait_for(reader.ready.wait(), 5)
+        relay = EventRelay(store, site="a")
+        relay.decided("1795305400.1", "calldist/700", "queue:sales", "rule 2: mobile")
+        async with store.guard("test") as r:
+            await r.xadd(stream_key(store), {"d": '{"s": "a"}'})  # not a decision: skipped
+        relay.decided("1795305400.2", "help/star5003", "hangup", "manager 300 joined")
+        await relay.drain()
+        await until(filed["a"], 2)
+        await asyncio.sleep(0.3)
+    finally:
+        for reader, task in zip(readers, tasks, strict=True):
+            reader.stop()
+            task.cancel()
+        await asyncio.wait(tasks, timeout=3)
+    assert filed["a"] == [("1795305400.1", "calldist/700", "queue:sales", "rule 2: mobile"),
+                          ("1795305400.2", "help/star5003", "hangup", "manager 300 joined")]  # fmt: skip
+    assert filed["b"] == []
+    assert "relayed decision skipped: KeyError" in caplog.text
