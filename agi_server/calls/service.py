@@ -47,6 +47,9 @@ log = logging.getLogger("agi_server.calls")
 
 # Decisions being filed at once, at most (see CallsService.decided).
 MAX_FILING = 1000
+# How long a decision waits for the AMI events of its channel (see _file).
+TRACKER_WAIT = 3.0
+TRACKER_POLL = 0.05
 
 
 def resolve_call(tracker: CallTracker, event: LiveEvent) -> LiveEvent:
@@ -188,6 +191,14 @@ class CallsService:
         task.add_done_callback(self._filing.discard)
 
     async def _file(self, uniqueid: str, module: str, code: str, destination: str, reason: str) -> None:
+        # The AGI may decide before this server has read the AMI events of
+        # its channel (a busy link, a Local channel's ;2 half): the call's id
+        # is the linkedid the tracker learns then. Waited for a moment, off
+        # the call's path; unknown after that, the uniqueid stands for it.
+        for _ in range(round(TRACKER_WAIT / TRACKER_POLL)):
+            if self.tracker.linkedid_of(uniqueid) is not None:
+                break
+            await asyncio.sleep(TRACKER_POLL)
         try:
             await self.decisions.record(uniqueid, module, code, destination, reason)
         except Exception as exc:  # the call went on; only its record lacks the decision
