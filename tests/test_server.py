@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -294,36 +295,46 @@ async def test_serve_command_signals(tmp_path):
             proc.kill()
 
 
-async def test_serve_workers_share_the_port(tmp_path):
-    """`serve --workers 2`: two processes answer on one port, one Redis."""
-    port = _free_port()
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(replace_once(example_text(), "127.0.0.1:4573", f"127.0.0.1:{port}", times=2))
+@contextlib.asynccontextmanager
+async def serving_workers(cfg: Path, count: int):
+    """``serve --workers count`` on ``cfg``; SIGTERM at the end must stop
+    it cleanly (exit 0)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), "serve", "-c", str(cfg), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "-c", str(cfg), "--workers", str(count)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        pids = set()
-        for _ in range(400):
-            result = await place_call("127.0.0.1", port, CallScript(script="health"))
-            status = result.var(chanvars.HEALTH)
-            if status:
-                assert status.startswith("OK redis=up")
-                pids.add(status.rsplit("pid=", 1)[1])
-                if len(pids) == 2:
-                    break
-            else:
-                await asyncio.sleep(0.05)
-        assert len(pids) == 2, pids
-        assert str(proc.pid) not in pids  # the parent only supervises
+        yield proc
         proc.send_signal(signal.SIGTERM)
         output = await asyncio.to_thread(proc.communicate, timeout=20)
         assert proc.returncode == 0, output[0].decode()
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def worker_pids(port: int, count: int, healthy: str) -> set[str]:
+    """Health calls until ``count`` processes answered (each once its
+    health line starts with ``healthy``); their pids."""
+    pids: set[str] = set()
+    for _ in range(400):
+        status = (await place_call("127.0.0.1", port, CallScript(script="health"))).var(chanvars.HEALTH)
+        if status and status.startswith(healthy):
+            pids.add(status.rsplit("pid=", 1)[1])
+            if len(pids) == count:
+                return pids
+        else:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} healthy workers expected, {len(pids)} answered: {pids}")
+
+
+async def test_serve_workers_share_the_port(tmp_path):
+    """`serve --workers 2`: two processes answer on one port, one Redis."""
+    port = _free_port()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(replace_once(example_text(), "127.0.0.1:4573", f"127.0.0.1:{port}", times=2))
+    async with serving_workers(cfg, 2) as proc:
+        pids = await worker_pids(port, 2, "OK redis=up")
+        assert str(proc.pid) not in pids  # the parent only supervises
 
 
 async def test_serve_workers_file_every_decision_with_its_call(tmp_path):
@@ -337,20 +348,8 @@ async def test_serve_workers_file_every_decision_with_its_call(tmp_path):
         text = text.replace("port: 5038", f"port: {ami.port}").replace("${AMI_SECRET:-change-me}", "s3cret")
         cfg = tmp_path / "config.yaml"
         cfg.write_text(text + "\nhttp: {enabled: false}\n")
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "-c", str(cfg), "--workers", "2"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            pids: set[str] = set()
-            for _ in range(400):  # both up (AMI too: the health route says so)
-                status = (await place_call("127.0.0.1", port, CallScript(script="health"))).var(chanvars.HEALTH)
-                if status and "ami=up" in status:
-                    pids.add(status.rsplit("pid=", 1)[1])
-                    if len(pids) == 2:
-                        break
-                else:
-                    await asyncio.sleep(0.05)
-            assert len(pids) == 2, pids
+        async with serving_workers(cfg, 2):
+            await worker_pids(port, 2, "OK redis=up ami=up")  # both up, AMI too
             uniqueids = [f"1795305400.{i}" for i in range(24)]
             for uid in uniqueids:
                 result = await place_call("127.0.0.1", port, CallScript(callerid="09121234567", uniqueid=uid))
@@ -367,12 +366,6 @@ async def test_serve_workers_file_every_decision_with_its_call(tmp_path):
                 await store.close()
             assert [uid for uid, found in filed.items() if len(found) != 1] == []
             assert {(d[0]["module"], d[0]["code"]) for d in filed.values()} == {("calldist", "700")}
-            proc.send_signal(signal.SIGTERM)
-            output = await asyncio.to_thread(proc.communicate, timeout=20)
-            assert proc.returncode == 0, output[0].decode()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
 
 
 async def test_reload_builds_off_the_event_loop(tmp_path, monkeypatch):

@@ -186,48 +186,48 @@ async def test_a_missed_call_becomes_one_callback_request(redis_server):
             assert len(await requests.list()) == 1 and (await requests.get(request.id)).requests == 1
 
 
-async def test_decisions_from_the_agi_side_end_up_in_the_record(redis_server):
-    key_prefix = prefix()
+@contextlib.asynccontextmanager
+async def deciding(redis_server):
+    """A leading server on the fake AMI, the recorded queue call to replay
+    (up to the caller joining the queue, then the rest) and the
+    ``call.decision`` events it publishes."""
     messages = recorded("queue-call-answered")
     half = next(i for i, m in enumerate(messages) if m.get("Event") == "QueueCallerJoin")
     async with FakeAmiServer() as fake:
         fake.set_channels([])
-        async with server(redis_server.url, fake, prefix=key_prefix) as a:
+        async with server(redis_server.url, fake, prefix=prefix()) as a:
             await leader_of(a)
-            seen = []
+            seen: list = []
             a.bus.subscribe(lambda e: seen.append(e) if e.type == "call.decision" else None)
-            fake.replay(messages[:half])
-            await until(lambda: "1795305165.15" in a.tracker.channels, what="the call's channels")
-            # the AGI ran on the ;2 half: its agi_uniqueid maps to the call
-            assert await a.decisions.record("1795305165.15", "calldist", "700", "queue:support", "rule 2") == (
-                "1795305165.14")  # fmt: skip
-            fake.replay(messages[half:])
-            await until(lambda: a.ingest.stored == 1, what="the record")
-            record = await a.calls.get("1795305165.14")
-            assert [(d["module"], d["outcome"]) for d in record["decisions"]] == [("calldist", "queue:support")]
-            assert seen and seen[0].data.reason == "rule 2"
+            yield a, seen, lambda: fake.replay(messages[:half]), lambda: fake.replay(messages[half:])
+
+
+async def test_decisions_from_the_agi_side_end_up_in_the_record(redis_server):
+    async with deciding(redis_server) as (a, seen, first_half, second_half):
+        first_half()
+        await until(lambda: "1795305165.15" in a.tracker.channels, what="the call's channels")
+        # the AGI ran on the ;2 half: its agi_uniqueid maps to the call
+        assert await a.decisions.record("1795305165.15", "calldist", "700", "queue:support", "rule 2") == (
+            "1795305165.14")  # fmt: skip
+        second_half()
+        await until(lambda: a.ingest.stored == 1, what="the record")
+        record = await a.calls.get("1795305165.14")
+        assert [(d["module"], d["outcome"]) for d in record["decisions"]] == [("calldist", "queue:support")]
+        assert seen and seen[0].data.reason == "rule 2"
 
 
 async def test_a_decision_ahead_of_its_channels_ami_events_is_filed_with_its_call(redis_server):
     """The AGI decided before this server read the channel's AMI events (a
     busy link): the decision waits for them and is kept under the call's
     linkedid, not the ;2 half's own uniqueid."""
-    key_prefix = prefix()
-    messages = recorded("queue-call-answered")
-    half = next(i for i, m in enumerate(messages) if m.get("Event") == "QueueCallerJoin")
-    async with FakeAmiServer() as fake:
-        fake.set_channels([])
-        async with server(redis_server.url, fake, prefix=key_prefix) as a:
-            await leader_of(a)
-            seen = []
-            a.bus.subscribe(lambda e: seen.append(e) if e.type == "call.decision" else None)
-            a.decided("1795305165.15", "calldist/700", "queue:support", "rule 2")  # before any AMI event
-            await asyncio.sleep(0.3)
-            assert seen == []  # waiting for the channel
-            fake.replay(messages[:half])
-            await until(lambda: seen, what="the decision")
-            assert seen[0].call_id == "1795305165.14"
-            assert [d["outcome"] for d in await a.calls.decisions("1795305165.14")] == ["queue:support"]
+    async with deciding(redis_server) as (a, seen, first_half, _):
+        a.decided("1795305165.15", "calldist/700", "queue:support", "rule 2")  # before any AMI event
+        await asyncio.sleep(0.3)
+        assert seen == []  # waiting for the channel
+        first_half()
+        await until(lambda: seen, what="the decision")
+        assert seen[0].call_id == "1795305165.14"
+        assert [d["outcome"] for d in await a.calls.decisions("1795305165.14")] == ["queue:support"]
 
 
 async def test_after_an_ami_reconnect_calls_that_ended_meanwhile_are_closed(redis_server):
